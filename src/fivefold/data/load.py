@@ -1,0 +1,170 @@
+"""``load_task``: a registered loader's raw data → a split, encoded and shifted :class:`Task`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+
+from fivefold.data.config import DataConfig
+from fivefold.data.raw import DATASETS, RawData
+from fivefold.data.shifts import apply_shifts
+from fivefold.data.splits import make_splits
+from fivefold.data.task import Inputs, ModalityInfo, Split, Task, TextEncoder
+from fivefold.data.text import WordVocab
+from fivefold.errors import ConfigError, DataError
+from fivefold.registry import did_you_mean
+
+__all__ = ["load_task"]
+
+Splits = dict[str, Split]
+
+
+def _domain_rows(raw: RawData, names: tuple[str, ...]) -> torch.Tensor:
+    assert raw.domain is not None
+    ids = torch.tensor([raw.domain_names.index(n) for n in names], dtype=torch.int64)
+    return torch.isin(raw.domain, ids)
+
+
+def hold_out_domains(raw: RawData, cfg: DataConfig) -> tuple[Split, Splits]:
+    """Move the pool rows of ``data.test_domains`` into shift splits "domain=<value>".
+
+    Returns:
+        the remaining pool, and one split per held-out domain.
+
+    Raises:
+        ConfigError: domains asked for data without a domain column, an unknown domain, or
+            every domain held out.
+    """
+    if cfg.domain is not None and raw.domain is None:
+        raise ConfigError(
+            f"data.domain: dataset {cfg.dataset!r} has no domain column; "
+            "domain shifts need a csv or parquet file"
+        )
+    if not cfg.test_domains:
+        return raw.pool, {}
+    if raw.domain is None:
+        raise ConfigError("data.test_domains: set data.domain to the column naming the domains")
+    for name in cfg.test_domains:
+        if name not in raw.domain_names:
+            allowed = list(raw.domain_names)
+            raise ConfigError(
+                f"data.test_domains: unknown domain {name!r}{did_you_mean(name, allowed)}; "
+                f"domains: {', '.join(allowed[:20])}"
+            )
+    held = _domain_rows(raw, cfg.test_domains)
+    if bool(held.all()):
+        raise ConfigError("data.test_domains: every domain is held out; keep one for training")
+    shifts = {
+        f"domain={name}": raw.pool.subset(torch.nonzero(_domain_rows(raw, (name,))).flatten())
+        for name in cfg.test_domains
+    }
+    return raw.pool.subset(torch.nonzero(~held).flatten()), shifts
+
+
+def _map_x(split: Split, key: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Split:
+    x: Inputs = {**split.x, key: fn(split.x[key])} if isinstance(split.x, dict) else fn(split.x)
+    return Split(x, split.y, split.group, split.texts)
+
+
+def _training_inputs(splits: Splits, key: str) -> torch.Tensor:
+    """All training inputs of ``key`` (labelled and unlabeled), for fitting statistics."""
+    parts = [splits[s].x for s in ("train", "unlabeled") if s in splits]
+    return torch.cat([p[key] if isinstance(p, dict) else p for p in parts])
+
+
+def standardize(splits: Splits, shifts: Splits, key: str, info: ModalityInfo) -> None:
+    """Z-score the numeric (non one-hot) columns of tabular input ``key`` in place of the dicts.
+
+    Mean and std come from the training rows; a constant column keeps std 1.
+    """
+    onehot = {i for group in info.categorical for i in group}
+    numeric = torch.tensor([i for i in range(info.shape[0]) if i not in onehot], dtype=torch.long)
+    if numeric.numel() == 0:
+        return
+    train = _training_inputs(splits, key)[:, numeric].double()
+    mean = train.mean(dim=0)
+    std = train.std(dim=0) if len(train) > 1 else torch.ones_like(mean)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        out[:, numeric] = ((x[:, numeric].double() - mean) / std).to(x.dtype)
+        return out
+
+    for table in (splits, shifts):
+        for name, split in table.items():
+            table[name] = _map_x(split, key, apply)
+
+
+def encode_texts(splits: Splits, shifts: Splits) -> WordVocab:
+    """Fit a :class:`WordVocab` on the training texts and encode every split in place."""
+    texts = [t for s in ("train", "unlabeled") if s in splits for t in splits[s].texts or ()]
+    vocab = WordVocab.fit(texts)
+    for table in (splits, shifts):
+        for name, split in table.items():
+            if split.texts is None:
+                raise DataError(f"split {name!r} of a text dataset has no texts")
+            table[name] = Split(vocab(split.texts), split.y, split.group, split.texts)
+    return vocab
+
+
+def _fit_inputs(
+    raw: RawData, splits: Splits, shifts: Splits
+) -> tuple[dict[str, ModalityInfo], TextEncoder | None]:
+    inputs = dict(raw.inputs)
+    encoder: TextEncoder | None = None
+    for key, info in raw.inputs.items():
+        if info.kind == "text":
+            vocab = encode_texts(splits, shifts)
+            inputs[key], encoder = vocab.info(), vocab
+        elif info.kind == "tabular" and raw.standardize:
+            standardize(splits, shifts, key, info)
+    return inputs, encoder
+
+
+def _info(
+    raw: RawData, cfg: DataConfig, splits: Mapping[str, Split]
+) -> dict[str, str | int | float]:
+    info: dict[str, str | int | float] = {
+        "source": raw.source,
+        "official_test": int(raw.test is not None),
+        "split_seed": cfg.split_seed,
+    }
+    info.update({f"n_{name}": len(split) for name, split in splits.items()})
+    return info
+
+
+def load_task(cfg: DataConfig) -> Task:
+    """Load ``data.dataset`` and turn it into a :class:`Task`.
+
+    Steps: the registered loader reads the data; held-out domains become shift splits; the
+    pool is split (test unless official, then val, ``max_train``, ``label_fraction``);
+    tabular columns are standardised and texts encoded with train statistics; then the
+    transform shifts of the test split are added.
+
+    Args:
+        cfg: the ``[data]`` config.
+
+    Returns:
+        the task with "train", "val", "test" (and "unlabeled") splits.
+
+    Raises:
+        ConfigError: unknown dataset, or options that do not fit the data.
+        DataError: missing or malformed data files.
+    """
+    raw = DATASETS.get(cfg.dataset, field="data.dataset")(cfg)
+    pool, shifts = hold_out_domains(raw, cfg)
+    splits = make_splits(pool, raw.test, cfg, len(raw.class_names))
+    inputs, encoder = _fit_inputs(raw, splits, shifts)
+    shifts.update(apply_shifts(splits["test"], inputs, cfg.shifts, cfg.split_seed))
+    return Task(
+        name=cfg.dataset,
+        splits=splits,
+        inputs=inputs,
+        class_names=raw.class_names,
+        group_names=raw.group_names,
+        shifts=shifts,
+        text_encoder=encoder,
+        info=_info(raw, cfg, splits),
+    )

@@ -1,0 +1,127 @@
+"""Convolutional networks: a small 2-D CNN for images and an FCN-style 1-D CNN for sequences.
+
+Both are stacks of conv → batch norm → ReLU blocks ending in global average pooling, so the
+feature size is the last block's channel count whatever the input size.
+
+Reference: Wang, Yan & Oates, "Time series classification from scratch with deep neural
+networks: a strong baseline", IJCNN 2017 (the 1-D FCN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fivefold.data.task import Task
+from fivefold.models.base import MODELS, Classifier, ModelPlugin
+from fivefold.models.inputs import Encoder, fuse_inputs, require_kind
+from fivefold.schema import option
+
+__all__ = ["CNNConfig", "ConvNet1d", "ConvNet2d", "build_cnn"]
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Options of the ``cnn`` model."""
+
+    image_channels: tuple[int, ...] = option(
+        (32, 64), help="output channels of each 3×3 conv block (images)", min=1
+    )
+    sequence_channels: tuple[int, ...] = option(
+        (64, 128, 64), help="output channels of each 1-D conv block (sequences)", min=1
+    )
+    sequence_kernels: tuple[int, ...] = option(
+        (7, 5, 3), help="kernel width of each 1-D conv block, one per sequence channel", min=1
+    )
+    dropout: float = option(0.0, help="dropout on the pooled features", min=0.0, max=0.9)
+
+    def __post_init__(self) -> None:
+        if not self.image_channels or not self.sequence_channels:
+            raise ValueError("image_channels and sequence_channels need at least one block")
+        if len(self.sequence_kernels) != len(self.sequence_channels):
+            raise ValueError(
+                f"sequence_kernels has {len(self.sequence_kernels)} widths but "
+                f"sequence_channels has {len(self.sequence_channels)} blocks; give one per block"
+            )
+
+
+class ConvNet2d(nn.Module):
+    """3×3 conv-bn-relu blocks, 2×2 max pooling between blocks, global average pooling.
+
+    Args:
+        in_channels: C of the (B, C, H, W) input.
+        channels: output channels of each block.
+        dropout: dropout on the pooled features.
+    """
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], dropout: float) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip((in_channels, *channels), channels, strict=False)):
+            if i > 0:
+                # ceil_mode keeps odd and tiny maps (e.g. 8×8 digits after 3 pools) non-empty
+                blocks.append(nn.MaxPool2d(2, ceil_mode=True))
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
+            blocks.append(nn.ReLU())
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(x)  # (B, C, H, W) → (B, C', H', W')
+        return self.dropout(h.mean(dim=(2, 3)))  # (B, C')
+
+
+class ConvNet1d(nn.Module):
+    """FCN: 1-D conv-bn-relu blocks with "same" padding, then global average pooling over time.
+
+    Args:
+        in_channels: C of the (B, C, T) input.
+        channels: output channels of each block.
+        kernels: kernel width of each block.
+        dropout: dropout on the pooled features.
+    """
+
+    def __init__(
+        self, in_channels: int, channels: tuple[int, ...], kernels: tuple[int, ...], dropout: float
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for c_in, c_out, k in zip((in_channels, *channels), channels, kernels, strict=False):
+            blocks += [nn.Conv1d(c_in, c_out, k, padding="same", bias=False), nn.BatchNorm1d(c_out)]
+            blocks.append(nn.ReLU())
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(x)  # (B, C, T) → (B, C', T)
+        return self.dropout(h.mean(dim=2))  # (B, C')
+
+
+def build_cnn(config: CNNConfig, task: Task) -> Classifier:
+    """A 2-D CNN for image inputs or a 1-D CNN for sequence inputs.
+
+    Args:
+        config: the model options.
+        task: gives the input kind, channels and the number of classes.
+
+    Returns:
+        a Classifier whose encoder maps inputs to (B, last block's channels) features.
+    """
+    adapter, info = fuse_inputs(task)
+    require_kind("cnn", info, ("image", "sequence"), task)
+    body: nn.Module
+    if info.kind == "image":
+        body = ConvNet2d(info.shape[0], config.image_channels, config.dropout)
+        width = config.image_channels[-1]
+    else:
+        channels, kernels = config.sequence_channels, config.sequence_kernels
+        body = ConvNet1d(info.shape[0], channels, kernels, config.dropout)
+        width = channels[-1]
+    return Classifier(Encoder(adapter, body), width, task.n_classes)
+
+
+MODELS.register("cnn", help="small CNN: 2-D for images, FCN-style 1-D for sequences")(
+    ModelPlugin(CNNConfig, build_cnn, frozenset({"image", "sequence"}))
+)

@@ -1,0 +1,162 @@
+"""Run one trial: build the model, apply the recipe, fit, evaluate, write ``result.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import shutil
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from fivefold.config import Experiment
+from fivefold.data import load_task
+from fivefold.data.config import DataConfig
+from fivefold.data.task import Task
+from fivefold.errors import FivefoldError
+from fivefold.models import build_model, default_model_name, prepare_task
+from fivefold.models.base import ModelSpec
+from fivefold.pillars.base import Subject
+from fivefold.runner.metrics import core_metrics
+from fivefold.runner.store import SCHEMA_VERSION, Trial, environment, write_json
+from fivefold.schema import build
+from fivefold.seeding import seed_everything
+from fivefold.techniques.base import check_task
+from fivefold.training.fit import EpochCallback, FitContext, FitResult, compose_fit, fit
+
+__all__ = ["cached_task", "model_spec", "run_trial", "trial_dir"]
+
+
+def trial_dir(exp: Experiment, trial: Trial) -> Path:
+    """Folder of one trial's files."""
+    return exp.output_dir / "trials" / trial.key
+
+
+@functools.lru_cache(maxsize=4)
+def cached_task(data: DataConfig) -> Task:
+    """Load a task once per process (trials of one experiment share it)."""
+    return load_task(data)
+
+
+def model_spec(exp: Experiment, task: Task) -> ModelSpec:
+    """The experiment's model, or the default model for the task's modality."""
+    if exp.model is not None:
+        return exp.model
+    name = default_model_name(task)
+    from fivefold.models.base import MODELS
+
+    return ModelSpec(name, build(MODELS.get(name).config_cls, {}, "model"))
+
+
+def run_trial(
+    exp: Experiment,
+    trial: Trial,
+    *,
+    env: dict[str, Any] | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, Any]:
+    """Run ``trial`` and write its ``result.json``; failures are recorded, never raised."""
+    workdir = trial_dir(exp, trial)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    result = _result_header(exp, trial, env)
+    start = time.perf_counter()
+    try:
+        result.update(_train_and_evaluate(exp, trial, workdir, on_epoch))
+        result["status"] = "ok"
+    except FivefoldError as err:
+        result["status"], result["error"] = "failed", {"type": type(err).__name__, "message": str(err)}
+    except Exception as err:  # a bug or a library failure: record it, keep the run going
+        result["status"] = "failed"
+        result["error"] = {
+            "type": type(err).__name__,
+            "message": str(err).splitlines()[0] if str(err) else type(err).__name__,
+            "traceback": traceback.format_exc(),
+        }
+    result["timings"]["total_s"] = time.perf_counter() - start
+    result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json(workdir / "result.json", result)
+    return result
+
+
+def _result_header(exp: Experiment, trial: Trial, env: dict[str, Any] | None) -> dict[str, Any]:
+    full = exp.to_dict()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": exp.name,
+        "trial": {**dataclasses.asdict(trial), "key": trial.key},
+        "config_hash": exp.trial_hash(trial.recipe, trial.seed, trial.fraction),
+        "config": {
+            "data": full["data"],
+            "model": full.get("model"),
+            "train": full["train"],
+            "recipe": full["recipes"][trial.recipe],
+            "pillars": full["pillars"],
+        },
+        "status": "running",
+        "error": None,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timings": {},
+        "environment": env if env is not None else environment(),
+        "metrics": {},
+        "pillars": {},
+    }
+
+
+def _train_and_evaluate(
+    exp: Experiment, trial: Trial, workdir: Path, on_epoch: EpochCallback | None
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    data = exp.data
+    if trial.fraction < 1.0:
+        data = dataclasses.replace(data, label_fraction=data.label_fraction * trial.fraction)
+    spec = model_spec(exp, cached_task(data))
+    task = prepare_task(spec, cached_task(data))
+    techniques = [s.instantiate() for s in exp.recipes[trial.recipe]]
+    check_task(trial.recipe, exp.recipes[trial.recipe], task)
+    seed_everything(trial.seed)
+    model = build_model(spec, task)
+    t1 = time.perf_counter()
+    ctx = FitContext(exp.train, trial.seed, techniques, workdir, on_epoch)
+    fitted = compose_fit(techniques, fit)(model, task, ctx)
+    t2 = time.perf_counter()
+    subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
+    pillars = {
+        p.name: p.instantiate().evaluate(subject, task, trial.seed).to_json() for p in exp.pillars
+    }
+    return {
+        "model": {"name": spec.name, **_param_counts(fitted.model)},
+        "training": _training_summary(fitted),
+        "metrics": core_metrics(subject, task),
+        "pillars": pillars,
+        "timings": {
+            "setup_s": t1 - t0,
+            "train_s": t2 - t1,
+            "evaluate_s": time.perf_counter() - t2,
+        },
+    }
+
+
+def _param_counts(model: nn.Module) -> dict[str, int]:
+    params = list(model.parameters())
+    return {
+        "params_total": sum(p.numel() for p in params),
+        "params_trainable": sum(p.numel() for p in params if p.requires_grad),
+    }
+
+
+def _training_summary(fitted: FitResult) -> dict[str, Any]:
+    return {
+        "epochs_run": len(fitted.history),
+        "best_epoch": fitted.best_epoch,
+        "stopped_early": fitted.stopped_early,
+        "train_seconds": fitted.train_seconds,
+        "final": fitted.history[-1] if fitted.history else {},
+        **{k: v for k, v in fitted.extras.items() if isinstance(v, int | float | str)},
+    }
+
+

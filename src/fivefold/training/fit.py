@@ -1,0 +1,231 @@
+"""The one training loop: plain code, readable top to bottom, with the technique hook points.
+
+``fit`` trains a model on ``task.train`` with in-memory batching, AdamW (or Adam/SGD), linear
+warmup + cosine decay, gradient clipping and early stopping on the validation split; it logs one
+JSON line per epoch and keeps the best weights. Techniques plug in through the four hooks of
+:mod:`fivefold.techniques.base`; :func:`compose_fit` applies their ``wrap_fit`` layers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fivefold.data.task import Split, Task, index_inputs
+from fivefold.errors import TrainingError
+from fivefold.seeding import torch_generator
+from fivefold.techniques.base import Batch, FitFn, StepOutput, Technique
+from fivefold.training.checkpoint import save_weights
+from fivefold.training.config import TrainConfig
+from fivefold.training.predict import score_split
+from fivefold.training.schedule import lr_factor
+
+__all__ = ["FitContext", "FitResult", "compose_fit", "cross_entropy_step", "fit"]
+
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+
+
+@dataclass
+class FitContext:
+    """Everything a fit and its techniques may read: settings, seed, where to write.
+
+    Attributes:
+        train: the optimisation settings.
+        seed: the trial seed; techniques derive child seeds from it.
+        techniques: the recipe's techniques, in recipe order.
+        workdir: folder for the epoch log and checkpoint (None: write nothing).
+        on_epoch: progress callback ``(epoch, epochs, metrics)``.
+        epoch, step: the current position, updated by the loop.
+        generator: the loop's random stream (batch order); techniques use their own.
+    """
+
+    train: TrainConfig
+    seed: int
+    techniques: Sequence[Technique] = ()
+    workdir: Path | None = None
+    on_epoch: EpochCallback | None = None
+    epoch: int = 0
+    step: int = 0
+    generator: torch.Generator = field(default_factory=torch.Generator)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    """A trained model and how training went."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    train_seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def compose_fit(techniques: Sequence[Technique], base: FitFn) -> FitFn:
+    """``wrap_fit_1(wrap_fit_2(...base))``: the first listed technique is outermost."""
+    fit_fn = base
+    for technique in reversed(techniques):
+        fit_fn = technique.wrap_fit(fit_fn)
+    return fit_fn
+
+
+def cross_entropy_step(model: nn.Module, batch: Batch) -> StepOutput:
+    """The default objective: cross-entropy with hard labels or soft targets."""
+    logits = model(batch.x)
+    if batch.target is not None:
+        loss = torch.sum(-batch.target * F.log_softmax(logits, dim=1), dim=1).mean()
+    else:
+        loss = F.cross_entropy(logits, batch.y)
+    return StepOutput(loss, logits)
+
+
+def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
+    """Train ``model`` on ``task.train``, early-stopping on ``task.val``; return the best model.
+
+    Raises:
+        TrainingError: the loss became NaN or infinite.
+    """
+    cfg = ctx.train
+    for technique in ctx.techniques:
+        model = technique.adapt_model(model, ctx)
+    owner = next((t for t in ctx.techniques if t.owns_loss), None)
+    ctx.generator = torch_generator(ctx.seed, "batches")
+    train = task.train
+    steps_per_epoch = _steps_per_epoch(len(train), cfg.batch_size)
+    optimizer = _make_optimizer(model, cfg)
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    total = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
+    )
+    stopper = _EarlyStopper(cfg)
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        ctx.epoch = epoch
+        model.train()
+        order = torch.randperm(len(train), generator=ctx.generator)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for i in range(steps_per_epoch):
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            batch = _batch(train, idx)
+            for technique in ctx.techniques:
+                batch = technique.adapt_batch(batch, model, ctx)
+            out = (owner.loss(model, batch, ctx) if owner else None) or cross_entropy_step(
+                model, batch
+            )
+            _check_finite(out.loss, epoch, i)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            ctx.step += 1
+            loss_sum += float(out.loss.detach()) * len(idx)
+            seen += len(idx)
+            if out.logits is not None:
+                correct += int((out.logits.argmax(1) == batch.y[: len(out.logits)]).sum())
+        record = _epoch_record(model, task.val, cfg, epoch, loss_sum / seen, correct / seen)
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        _log_epoch(ctx.workdir, record)
+        if ctx.on_epoch:
+            ctx.on_epoch(epoch + 1, cfg.epochs, record)
+        if stopper.update(record, model):
+            break
+    stopper.restore(model)
+    if cfg.checkpoint and ctx.workdir is not None:
+        save_weights(model, ctx.workdir / "model.safetensors")
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=stopper.best_epoch,
+        stopped_early=len(history) < cfg.epochs,
+        train_seconds=time.perf_counter() - start,
+    )
+
+
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    # A trailing batch of one sample breaks batch norm; fold it into the previous step.
+    steps = math.ceil(n / batch_size)
+    return steps - 1 if steps > 1 and n % batch_size == 1 else steps
+
+
+def _batch(split: Split, idx: torch.Tensor) -> Batch:
+    group = None if split.group is None else split.group[idx]
+    return Batch(index_inputs(split.x, idx), split.y[idx], None, group)
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
+    if not bool(torch.isfinite(loss)):
+        raise TrainingError(
+            f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
+            "lower train.lr, keep train.grad_clip set, or check the data for extreme values"
+        )
+
+
+def _epoch_record(
+    model: nn.Module, val: Split, cfg: TrainConfig, epoch: int, loss: float, acc: float
+) -> dict[str, float]:
+    scores = score_split(model, val, cfg.eval_batch_size)
+    return {
+        "epoch": epoch + 1,
+        "train_loss": loss,
+        "train_accuracy": acc,
+        "val_loss": scores.loss,
+        "val_accuracy": scores.accuracy,
+    }
+
+
+def _log_epoch(workdir: Path | None, record: dict[str, float]) -> None:
+    if workdir is None:
+        return
+    with (workdir / "history.jsonl").open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+class _EarlyStopper:
+    """Keeps the best weights by the monitored validation metric; says when to stop."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.monitor = cfg.monitor
+        self.patience = cfg.patience
+        self.best = math.inf
+        self.best_epoch = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, record: dict[str, float], model: nn.Module) -> bool:
+        value = record[self.monitor]
+        score = -value if self.monitor == "val_accuracy" else value
+        if score < self.best or self.state is None:
+            self.best, self.best_epoch = score, int(record["epoch"])
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        return self.patience is not None and record["epoch"] - self.best_epoch >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)

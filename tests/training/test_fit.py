@@ -1,0 +1,148 @@
+"""The training loop: learns, is deterministic, stops early, honours hook order, fails clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fivefold.data.task import ModalityInfo, Split, Task
+from fivefold.errors import DataError, TrainingError
+from fivefold.schema import build
+from fivefold.techniques.base import Batch, StepOutput, Technique
+from fivefold.training.checkpoint import load_weights
+from fivefold.training.config import TrainConfig
+from fivefold.training.fit import FitContext, FitResult, compose_fit, cross_entropy_step, fit
+
+
+def blobs(n: int = 300, seed: int = 0) -> Task:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    centers = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+    x = centers[y] + 0.7 * torch.randn(n, 2, generator=g)
+    parts = [slice(0, 200), slice(200, 250), slice(250, n)]
+    splits = {k: Split(x[s], y[s]) for k, s in zip(("train", "val", "test"), parts, strict=True)}
+    return Task("blobs", splits, {"x": ModalityInfo("tabular", (2,))}, ("a", "b", "c"))
+
+
+def tiny_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def cfg(**kw: Any) -> TrainConfig:
+    return build(TrainConfig, {"epochs": 15, "batch_size": 32, "lr": 0.01, **kw}, "train")
+
+
+def test_fit_learns_and_logs(tmp_path: Path) -> None:
+    task = blobs()
+    result = fit(tiny_model(), task, FitContext(cfg(), seed=0, workdir=tmp_path))
+    logits = result.model(task.test.x)
+    assert (logits.argmax(1) == task.test.y).float().mean() > 0.9
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert len(lines) == len(result.history)
+    assert json.loads(lines[0])["epoch"] == 1
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    restored = load_weights(tiny_model(1), tmp_path / "model.safetensors")
+    assert torch.equal(restored(task.test.x), logits)
+
+
+def test_same_seed_same_weights() -> None:
+    task = blobs()
+    a = fit(tiny_model(), task, FitContext(cfg(epochs=3), seed=5)).model
+    b = fit(tiny_model(), task, FitContext(cfg(epochs=3), seed=5)).model
+    c = fit(tiny_model(), task, FitContext(cfg(epochs=3), seed=6)).model
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+
+
+def test_early_stopping_restores_best_epoch() -> None:
+    task = blobs()
+    result = fit(tiny_model(), task, FitContext(cfg(epochs=60, patience=2, lr=0.05), seed=0))
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == 1 + losses.index(min(losses))
+    assert result.stopped_early == (len(result.history) < 60)
+    assert len(result.history) - result.best_epoch <= 2
+    with torch.no_grad():
+        val_loss = F.cross_entropy(result.model.eval()(task.val.x), task.val.y)
+    assert float(val_loss) == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_nan_loss_stops_with_clear_error() -> None:
+    task = blobs()
+    bad = task.with_splits(train=Split(task.train.x * float("nan"), task.train.y))
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 1, step 1"):
+        fit(tiny_model(), bad, FitContext(cfg(), seed=0))
+
+
+class Recorder(Technique):
+    """Records the order in which hooks run."""
+
+    log: list[str]
+
+    def __init__(self, name: str, owns: bool = False) -> None:
+        super().__init__(name, None)
+        self.log = []
+        self.owns = owns
+
+    def wrap_fit(self, fit_fn: Any) -> Any:
+        def wrapped(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
+            self.log.append(f"wrap:{self.name}")
+            return fit_fn(model, task, ctx)
+
+        return wrapped
+
+    def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
+        self.log.append(f"model:{self.name}")
+        return model
+
+    def adapt_batch(self, batch: Batch, model: nn.Module, ctx: FitContext) -> Batch:
+        if ctx.step == 0:
+            self.log.append(f"batch:{self.name}")
+        return batch
+
+    def loss(self, model: nn.Module, batch: Batch, ctx: FitContext) -> StepOutput | None:
+        if ctx.step == 0:
+            self.log.append(f"loss:{self.name}")
+        return cross_entropy_step(model, batch)
+
+
+def test_hooks_run_in_documented_order() -> None:
+    log: list[str] = []
+    first, second = Recorder("first"), Recorder("second")
+    first.log = second.log = log
+    type(second).owns_loss = False
+    techniques = [first, second]
+    fit_fn = compose_fit(techniques, fit)
+    fit_fn(tiny_model(), blobs(), FitContext(cfg(epochs=1), seed=0, techniques=techniques))
+    assert log == [
+        "wrap:first",
+        "wrap:second",
+        "model:first",
+        "model:second",
+        "batch:first",
+        "batch:second",
+    ]
+
+
+def test_soft_targets_equal_hard_labels_when_one_hot() -> None:
+    model = tiny_model()
+    x, y = torch.randn(8, 2), torch.randint(0, 3, (8,))
+    hard = cross_entropy_step(model, Batch(x, y)).loss
+    soft = cross_entropy_step(model, Batch(x, y, F.one_hot(y, 3).float())).loss
+    assert torch.allclose(hard, soft)
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="corrupted or not a checkpoint"):
+        load_weights(tiny_model(), bad)
+    with pytest.raises(DataError, match="not found"):
+        load_weights(tiny_model(), tmp_path / "missing.safetensors")

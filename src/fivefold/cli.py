@@ -33,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field, e.g. --set train.lr=0.01 (repeatable)")
     run.add_argument("--out", help="output folder (overrides the experiment's output)")
+    audit = sub.add_parser("audit", help="score a model you already have on the pillars")
+    audit.add_argument("--model", required=True, help="package.module:factory returning the model")
+    audit.add_argument("--weights", required=True, help="model weights (.safetensors)")
+    audit.add_argument("--data", required=True, help="built-in dataset name or a data file")
+    audit.add_argument("--pillars", nargs="+", help="pillars to score (default: all but "
+                       "data_efficiency)")
+    audit.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
+                       help="data option, e.g. --set data.sensitive=sex (repeatable)")
+    audit.add_argument("--out", default="runs/audit", help="output folder")
+    audit.add_argument("--seed", type=int, default=0, help="seed of sampled evaluations")
     lst = sub.add_parser("list", help="list registered plugins")
     lst.add_argument("kind", choices=["datasets", "models", "techniques", "pillars"])
     explain = sub.add_parser("explain", help="show the options of a plugin or config section")
@@ -45,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
+        "audit": _cmd_audit,
         "list": _cmd_list,
         "explain": _cmd_explain,
     }
@@ -62,6 +73,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fivefold.cli_run import run_command
 
     return run_command(args.experiment, args.set, args.out, args.workers)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from fivefold.cli_run import audit_command
+
+    return audit_command(args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from fivefold.runner.run import plan_trials, run_experiment
 from fivefold.runner.store import Trial
 from fivefold.training.fit import EpochCallback
 
-__all__ = ["run_command"]
+__all__ = ["audit_command", "run_command"]
 
 
 def run_command(path: str, overrides: Sequence[str], out: str | None, workers: int) -> int:
@@ -73,3 +73,32 @@ def _trial_line(trial: Trial, result: dict[str, Any]) -> str:
         return f"[red]✗[/] {escape(trial.key)} failed: {message} ({seconds:.1f} s)"
     acc = result["metrics"]["test_accuracy"]
     return f"[green]✓[/] {escape(trial.key)} test accuracy {acc:.4f} ({seconds:.1f} s)"
+
+
+def audit_command(args: Any) -> int:
+    """``fivefold audit``: score an existing model; print the scorecard."""
+    from pathlib import Path
+
+    from fivefold.audit import AuditRequest, data_config_for, parse_pillars, run_audit
+    from fivefold.config import apply_overrides
+    from fivefold.errors import ConfigError
+
+    raw = apply_overrides({}, args.set)
+    unknown = [k for k in raw if k != "data"]
+    if unknown:
+        raise ConfigError(f"--set {unknown[0]}: audit only takes data.* options")
+    request = AuditRequest(
+        model=args.model,
+        weights=Path(args.weights),
+        data=data_config_for(args.data, raw.get("data", {})),
+        pillars=parse_pillars(args.pillars),
+        output=Path(args.out),
+        seed=args.seed,
+    )
+    console = Console(highlight=False)
+    result = run_audit(request)
+    from fivefold.report.scorecard import build_scorecard
+
+    print_scorecard(build_scorecard("audit", [result]), console)
+    console.print(f"results in {escape(str(request.output))}")
+    return 0

@@ -27,7 +27,7 @@ class CNNConfig:
     """Options of the ``cnn`` model."""
 
     image_channels: tuple[int, ...] = option(
-        (32, 64), help="output channels of each 3×3 conv block (images)", min=1
+        (16, 32, 64, 128), help="output channels of each 3×3 conv block (images)", min=1
     )
     sequence_channels: tuple[int, ...] = option(
         (64, 128, 64), help="output channels of each 1-D conv block (sequences)", min=1

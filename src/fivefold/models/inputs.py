@@ -100,13 +100,18 @@ def require_kind(model: str, info: ModalityInfo, kinds: Sequence[Modality], task
     """Raise ConfigError unless the fused input ``info`` is one of ``kinds``.
 
     This catches multi-input tasks whose inputs each fit the model but could only be fused by
-    flattening (e.g. an image beside a sequence for a CNN).
+    flattening (e.g. an image beside a sequence for a CNN), and text without a vocabulary.
     """
     if info.kind not in kinds:
         shown = ", ".join(f"{k} ({i.kind} {i.shape})" for k, i in sorted(task.inputs.items()))
         raise ConfigError(
             f"model.name: {model!r} cannot fuse inputs {shown} of dataset {task.name!r} "
             f"(they only fuse into a flat vector); use 'mlp' or inputs of one kind and shape"
+        )
+    if info.kind == "text" and info.vocab_size < 2:
+        raise ConfigError(
+            f"model.name: {model!r} needs the vocabulary size of dataset {task.name!r}'s text "
+            f"input, got vocab_size={info.vocab_size}"
         )
 
 

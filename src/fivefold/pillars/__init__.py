@@ -1,5 +1,8 @@
 """Pillar plugins: importing this package registers every built-in pillar."""
 
+from fivefold.pillars import data_efficiency
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, PillarSpec, Subject
+
+del data_efficiency  # imported to register the pillar
 
 __all__ = ["PILLARS", "Metric", "Pillar", "PillarResult", "PillarSpec", "Subject"]

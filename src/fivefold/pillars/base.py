@@ -71,6 +71,8 @@ class Pillar:
     """Base class of a pillar plugin: a Config dataclass and ``evaluate``."""
 
     Config: ClassVar[type[Any]]
+    needs_refits: ClassVar[bool] = False
+    """True for pillars computed from refit trials (data efficiency), not from one model."""
 
     def __init__(self, config: Any) -> None:
         self.config = config

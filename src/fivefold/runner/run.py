@@ -9,6 +9,7 @@ from typing import Any
 
 from fivefold.config import Experiment
 from fivefold.models import prepare_task
+from fivefold.pillars.data_efficiency import efficiency_result
 from fivefold.report.scorecard import build_scorecard
 from fivefold.runner.executors import run_local, run_pool
 from fivefold.runner.store import Trial, environment, read_result, write_json
@@ -16,7 +17,13 @@ from fivefold.runner.trial import cached_task, model_spec, trial_dir
 from fivefold.techniques.base import check_task
 from fivefold.training.fit import EpochCallback
 
-__all__ = ["RunSummary", "plan_trials", "run_experiment", "validate_plan"]
+__all__ = [
+    "RunSummary",
+    "attach_data_efficiency",
+    "plan_trials",
+    "run_experiment",
+    "validate_plan",
+]
 
 
 @dataclass
@@ -31,8 +38,17 @@ class RunSummary:
 
 
 def plan_trials(exp: Experiment) -> list[Trial]:
-    """Recipes × seeds, in config order."""
-    return [Trial(recipe, seed) for recipe in exp.recipes for seed in exp.seeds]
+    """Recipes × seeds (× label fractions when data efficiency is evaluated), in config order."""
+    fractions: tuple[float, ...] = ()
+    for spec in exp.pillars:
+        if spec.name == "data_efficiency":
+            fractions = spec.config.refit_fractions
+    return [
+        Trial(recipe, seed, fraction)
+        for recipe in exp.recipes
+        for fraction in (1.0, *fractions)
+        for seed in exp.seeds
+    ]
 
 
 def validate_plan(exp: Experiment) -> None:
@@ -81,7 +97,31 @@ def run_experiment(
         if on_trial:
             on_trial(trial, result)
     ordered = [results[t] for t in trials]
+    attach_data_efficiency(exp, trials, ordered)
     scorecard = build_scorecard(exp.name, ordered)
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
     return RunSummary(ordered, len(done), scorecard, time.perf_counter() - start, failed)
+
+
+def attach_data_efficiency(
+    exp: Experiment, trials: list[Trial], results: list[dict[str, Any]]
+) -> None:
+    """Add the data-efficiency pillar, computed from the refit trials, to each full trial."""
+    spec = next((p for p in exp.pillars if p.name == "data_efficiency"), None)
+    if spec is None:
+        return
+    by_trial = dict(zip(trials, results, strict=True))
+    for trial, result in by_trial.items():
+        if trial.fraction < 1.0 or result["status"] != "ok":
+            continue
+        curve = {1.0: result["metrics"]["test_accuracy"]}
+        for fraction in spec.config.refit_fractions:
+            refit = by_trial[Trial(trial.recipe, trial.seed, fraction)]
+            if refit["status"] == "ok":
+                curve[fraction] = refit["metrics"]["test_accuracy"]
+        pillar = efficiency_result(curve, spec.config.target)
+        if len(curve) <= len(spec.config.refit_fractions):
+            pillar.notes.append("some label-fraction refits failed; the curve is partial")
+        result["pillars"]["data_efficiency"] = pillar.to_json()
+        write_json(trial_dir(exp, trial) / "result.json", result)

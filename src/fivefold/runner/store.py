@@ -33,8 +33,9 @@ class Trial:
     @property
     def key(self) -> str:
         """Relative folder of the trial inside ``<output>/trials``."""
-        base = f"{self.recipe}/seed-{self.seed}"
-        return base if self.fraction >= 1.0 else f"{base}/fraction-{self.fraction:g}"
+        if self.fraction >= 1.0:
+            return f"{self.recipe}/seed-{self.seed}"
+        return f"{self.recipe}/fraction-{self.fraction:g}/seed-{self.seed}"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import shutil
 import time
 import traceback
@@ -26,6 +27,7 @@ from fivefold.runner.store import SCHEMA_VERSION, Trial, environment, write_json
 from fivefold.schema import build
 from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
+from fivefold.training.config import TrainConfig
 from fivefold.training.fit import EpochCallback, FitContext, FitResult, compose_fit, fit
 
 __all__ = ["cached_task", "model_spec", "run_trial", "trial_dir"]
@@ -111,9 +113,10 @@ def _train_and_evaluate(
     exp: Experiment, trial: Trial, workdir: Path, on_epoch: EpochCallback | None
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    data = exp.data
+    data, train_cfg = exp.data, exp.train
     if trial.fraction < 1.0:
         data = dataclasses.replace(data, label_fraction=data.label_fraction * trial.fraction)
+        train_cfg = _refit_training(exp, trial.fraction)
     spec = model_spec(exp, cached_task(data))
     task = prepare_task(spec, cached_task(data))
     techniques = [s.instantiate() for s in exp.recipes[trial.recipe]]
@@ -121,13 +124,15 @@ def _train_and_evaluate(
     seed_everything(trial.seed)
     model = build_model(spec, task)
     t1 = time.perf_counter()
-    ctx = FitContext(exp.train, trial.seed, techniques, workdir, on_epoch)
+    ctx = FitContext(train_cfg, trial.seed, techniques, workdir, on_epoch)
     fitted = compose_fit(techniques, fit)(model, task, ctx)
     t2 = time.perf_counter()
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
-    pillars = {
-        p.name: p.instantiate().evaluate(subject, task, trial.seed).to_json() for p in exp.pillars
-    }
+    pillars = {}
+    for spec in exp.pillars if trial.fraction >= 1.0 else ():
+        pillar = spec.instantiate()
+        if not pillar.needs_refits:
+            pillars[spec.name] = pillar.evaluate(subject, task, trial.seed).to_json()
     return {
         "model": {"name": spec.name, **_param_counts(fitted.model)},
         "training": _training_summary(fitted),
@@ -139,6 +144,15 @@ def _train_and_evaluate(
             "evaluate_s": time.perf_counter() - t2,
         },
     }
+
+
+def _refit_training(exp: Experiment, fraction: float) -> TrainConfig:
+    """Training settings of a label-fraction refit: as many steps as the full run, capped."""
+    scale = next(
+        (p.config.max_epoch_scale for p in exp.pillars if p.name == "data_efficiency"), 1.0
+    )
+    epochs = min(math.ceil(exp.train.epochs / fraction), math.ceil(exp.train.epochs * scale))
+    return dataclasses.replace(exp.train, epochs=epochs)
 
 
 def _param_counts(model: nn.Module) -> dict[str, int]:

@@ -1,0 +1,290 @@
+"""Gradient attacks in a common input space: FGSM and PGD (L∞ and L2).
+
+Attacks run in "unit" coordinates per input: a bounded input ``x ∈ [low, high]`` is seen as
+``u = (x - low) / (high - low) ∈ [0, 1]``, an unbounded one as itself. So eps is in units of the
+input range for bounded inputs and absolute for unbounded (standardised) ones, the same eps
+applies to every input of a multi-input task, and only bounded inputs are clamped. Features a
+:class:`Box` masks (one-hot columns of tabular data) never move; integer inputs (token ids)
+pass through untouched. A sample counts as robust only while every iterate the attack
+evaluated is still classified correctly.
+
+Reference: Goodfellow et al., "Explaining and Harnessing Adversarial Examples", ICLR 2015
+(FGSM); Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks",
+ICLR 2018 (PGD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fivefold.data.task import Inputs, ModalityInfo
+
+__all__ = [
+    "AttackResult",
+    "Box",
+    "Norm",
+    "Objective",
+    "attack_boxes",
+    "fgsm",
+    "frozen_eval",
+    "pgd",
+    "project",
+]
+
+Norm = Literal["linf", "l2"]
+Unit = dict[str, torch.Tensor]
+"""Perturbable inputs in unit coordinates, by input name; each (N, ...)."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """How one input maps to unit coordinates and where it may move.
+
+    Attributes:
+        low: ``x = low + span · u``.
+        span: the input range (1 for unbounded inputs).
+        clamp: keep ``u`` in [0, 1] (bounded inputs).
+        mask: per-sample-shaped 0/1 tensor of movable features, or None (all movable).
+    """
+
+    low: float = 0.0
+    span: float = 1.0
+    clamp: bool = False
+    mask: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Adversarial inputs (N, ...) like the clean ones and (N,) bool still-correct flags."""
+
+    x: Inputs
+    correct: torch.Tensor
+
+
+def attack_boxes(inputs: Mapping[str, ModalityInfo]) -> dict[str, Box]:
+    """A :class:`Box` for every float input (text token ids get none, so never move)."""
+    boxes = {}
+    for key, info in inputs.items():
+        if info.kind == "text":
+            continue
+        mask = None
+        if info.kind == "tabular" and info.categorical:
+            mask = torch.ones(info.shape)
+            mask[[i for group in info.categorical for i in group]] = 0.0
+        low, high = info.bounds or (0.0, 1.0)
+        boxes[key] = Box(low, high - low, info.bounds is not None, mask)
+    return boxes
+
+
+@contextmanager
+def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no parameter gradients inside; both restored on exit."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    was_training = model.training
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+class Objective:
+    """The model seen from unit coordinates: logits, losses and input gradients.
+
+    Args:
+        model: maps inputs (a tensor or a dict) to (N, C) logits; eval mode expected.
+        x: the clean inputs (a tensor means a single input named "x").
+        boxes: the perturbable inputs by name (see :func:`attack_boxes`).
+    """
+
+    def __init__(self, model: nn.Module, x: Inputs, boxes: Mapping[str, Box]) -> None:
+        self.model = model
+        self.is_dict = isinstance(x, dict)
+        self.fixed = dict(x) if isinstance(x, dict) else {"x": x}
+        self.boxes = {k: b for k, b in boxes.items() if k in self.fixed}
+        self.u0: Unit = {
+            k: ((self.fixed[k] - b.low) / b.span).detach() for k, b in self.boxes.items()
+        }
+
+    def inputs(self, u: Unit) -> Inputs:
+        """Model inputs from unit coordinates ``u``."""
+        full = {
+            **self.fixed,
+            **{k: self.boxes[k].low + self.boxes[k].span * v for k, v in u.items()},
+        }
+        return full if self.is_dict else full["x"]
+
+    def logits(self, u: Unit) -> torch.Tensor:
+        """(N, C) logits at ``u``."""
+        out: torch.Tensor = self.model(self.inputs(u))
+        return out
+
+    def gradient(
+        self, u: Unit, y: torch.Tensor, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, Unit]:
+        """(N, C) logits, (N,) per-sample losses and masked d(sum of losses)/du at ``u``."""
+        leaves = {k: v.detach().requires_grad_(True) for k, v in u.items()}
+        with torch.enable_grad():
+            logits = self.logits(leaves)
+            losses = loss(logits, y)
+            grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        masked = {k: _masked(g, self.boxes[k].mask) for k, g in zip(leaves, grads, strict=True)}
+        return logits.detach(), losses.detach(), masked
+
+
+def _masked(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return t if mask is None else t * mask
+
+
+def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape (N,) to broadcast against (N, ...) ``like``."""
+    return v.view(-1, *[1] * (like.dim() - 1))
+
+
+def l2_norms(d: Unit) -> torch.Tensor:
+    """(N,) joint L2 norm over all inputs of each sample."""
+    return torch.stack([v.flatten(1).pow(2).sum(1) for v in d.values()]).sum(0).sqrt()
+
+
+def linf_norms(d: Unit) -> torch.Tensor:
+    """(N,) joint L∞ norm over all inputs of each sample."""
+    return torch.stack([v.flatten(1).abs().amax(1) for v in d.values()]).amax(0)
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(N,) per-sample cross-entropy."""
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def project(u: Unit, obj: Objective, eps: float, norm: Norm) -> Unit:
+    """Project ``u`` onto the eps-ball around the clean point, the masks and the bounds."""
+    delta = {k: _masked(v - obj.u0[k], obj.boxes[k].mask) for k, v in u.items()}
+    if norm == "linf":
+        delta = {k: d.clamp(-eps, eps) for k, d in delta.items()}
+    else:
+        factor = (eps / l2_norms(delta).clamp_min(1e-12)).clamp(max=1.0)
+        delta = {k: d * _per_sample(factor, d) for k, d in delta.items()}
+    out = {k: obj.u0[k] + d for k, d in delta.items()}
+    return {k: v.clamp(0.0, 1.0) if obj.boxes[k].clamp else v for k, v in out.items()}
+
+
+def step_direction(grad: Unit, norm: Norm) -> Unit:
+    """Steepest ascent direction of unit size: sign(g) (L∞) or g / ‖g‖₂ (L2)."""
+    if norm == "linf":
+        return {k: g.sign() for k, g in grad.items()}
+    inv = 1.0 / l2_norms(grad).clamp_min(1e-12)
+    return {k: g * _per_sample(inv, g) for k, g in grad.items()}
+
+
+def random_start(obj: Objective, eps: float, norm: Norm, gen: torch.Generator) -> Unit:
+    """Uniform in the L∞ box, or uniform direction and radius in the L2 ball, projected."""
+    u0 = obj.u0
+    if norm == "linf":
+        noise = {k: (torch.rand(v.shape, generator=gen) * 2 - 1) * eps for k, v in u0.items()}
+    else:
+        direction = step_direction(
+            {k: torch.randn(v.shape, generator=gen) for k, v in u0.items()}, "l2"
+        )
+        radius = eps * torch.rand(len(next(iter(u0.values()))), generator=gen)
+        noise = {k: d * _per_sample(radius, d) for k, d in direction.items()}
+    return project({k: u0[k] + noise[k].to(u0[k].dtype) for k in u0}, obj, eps, norm)
+
+
+def _result(obj: Objective, u: Unit, correct: torch.Tensor) -> AttackResult:
+    return AttackResult(obj.inputs({k: v.detach() for k, v in u.items()}), correct)
+
+
+def fgsm(
+    model: nn.Module, x: Inputs, y: torch.Tensor, eps: float, boxes: Mapping[str, Box]
+) -> AttackResult:
+    """One signed-gradient step of size ``eps`` (L∞).
+
+    Args:
+        model: the classifier.
+        x: (N, ...) clean inputs (a tensor or a dict).
+        y: (N,) labels.
+        eps: L∞ radius in unit coordinates.
+        boxes: perturbable inputs (see :func:`attack_boxes`).
+
+    Returns:
+        the adversarial inputs and whether each is still classified correctly.
+
+    Reference: Goodfellow et al. 2015.
+    """
+    with frozen_eval(model):
+        obj = Objective(model, x, boxes)
+        _, _, grad = obj.gradient(obj.u0, y, cross_entropy)
+        u = project({k: v + eps * grad[k].sign() for k, v in obj.u0.items()}, obj, eps, "linf")
+        with torch.no_grad():
+            correct = obj.logits(u).argmax(1) == y
+    return _result(obj, u, correct)
+
+
+def pgd(
+    model: nn.Module,
+    x: Inputs,
+    y: torch.Tensor,
+    eps: float,
+    boxes: Mapping[str, Box],
+    *,
+    norm: Norm = "linf",
+    steps: int = 10,
+    step_size: float = 2.5,
+    random_init: bool = True,
+    gen: torch.Generator | None = None,
+) -> AttackResult:
+    """Projected gradient ascent on the cross-entropy.
+
+    Args:
+        model: the classifier.
+        x: (N, ...) clean inputs (a tensor or a dict).
+        y: (N,) labels.
+        eps: radius of the L∞ or L2 ball in unit coordinates.
+        boxes: perturbable inputs (see :func:`attack_boxes`).
+        norm: "linf" or "l2".
+        steps: gradient steps.
+        step_size: step length relative to ``eps / steps`` (2.5 as in Madry et al.).
+        random_init: start from a uniform random point of the ball.
+        gen: generator of the random start.
+
+    Returns:
+        the first misclassified iterate (or the last iterate) and whether each sample stayed
+        correctly classified at every iterate.
+
+    Reference: Madry et al. 2018.
+    """
+    alpha = step_size * eps / max(steps, 1)
+    with frozen_eval(model):
+        obj = Objective(model, x, boxes)
+        gen = gen or torch.Generator().manual_seed(0)
+        u = random_start(obj, eps, norm, gen) if random_init else dict(obj.u0)
+        correct = torch.ones(len(y), dtype=torch.bool)
+        best = dict(u)
+        for _ in range(steps):
+            logits, _, grad = obj.gradient(u, y, cross_entropy)
+            correct, best = _track(logits.argmax(1) == y, correct, u, best)
+            direction = step_direction(grad, norm)
+            u = project({k: v + alpha * direction[k] for k, v in u.items()}, obj, eps, norm)
+        with torch.no_grad():
+            correct, best = _track(obj.logits(u).argmax(1) == y, correct, u, best)
+    return _result(obj, best, correct)
+
+
+def _track(
+    now: torch.Tensor, correct: torch.Tensor, u: Unit, best: Unit
+) -> tuple[torch.Tensor, Unit]:
+    """Samples not fooled before follow the iterate ``u``; fooled ones keep their first fooling
+    iterate. Returns (correct so far and now, the kept iterates)."""
+    best = {k: torch.where(_per_sample(correct, v), u[k].detach(), v) for k, v in best.items()}
+    return correct & now, best

@@ -16,9 +16,7 @@ def load_average() -> float:
         return 0.0
 
 
-def interleaved(
-    fns: dict[str, Callable[[], float]], repeats: int
-) -> dict[str, list[float]]:
+def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
     """Run each function ``repeats`` times in ABAB order; each returns a throughput."""
     out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):

@@ -48,8 +48,9 @@ def logreg_accuracy(task: Task) -> float:
     train_y = torch.cat([task.train.y, task.val.y]).numpy()
     if task.train.texts is not None:
         assert task.val.texts is not None and task.test.texts is not None
-        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2),
-                              LogisticRegression(max_iter=2000, C=4.0))
+        model = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2), LogisticRegression(max_iter=2000, C=4.0)
+        )
         model.fit([*task.train.texts, *task.val.texts], train_y)
         return float(model.score(list(task.test.texts), task.test.y.numpy()))
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
@@ -59,20 +60,28 @@ def logreg_accuracy(task: Task) -> float:
 
 def default_model_accuracy(name: str, seeds: list[int]) -> dict[str, Any]:
     settings = SETTINGS[name]
-    exp = parse_experiment({
-        "name": f"bench-{name}",
-        "seeds": seeds,
-        "output": f"runs/bench-default/{name}",
-        "data": {"dataset": name, **settings["data"]},
-        "train": settings["train"],
-        "recipes": {"baseline": []},
-    })
+    exp = parse_experiment(
+        {
+            "name": f"bench-{name}",
+            "seeds": seeds,
+            "output": f"runs/bench-default/{name}",
+            "data": {"dataset": name, **settings["data"]},
+            "train": settings["train"],
+            "recipes": {"baseline": []},
+        }
+    )
     summary = run_experiment(exp)
     accs = [r["metrics"]["test_accuracy"] for r in summary.results if r["status"] == "ok"]
     mean, std = mean_std(accs)
     model = summary.results[0]["model"]
-    return {"model": model["name"], "params": model["params_total"], "mean": mean, "std": std,
-            "values": accs, "seconds_per_seed": summary.seconds / len(seeds)}
+    return {
+        "model": model["name"],
+        "params": model["params_total"],
+        "mean": mean,
+        "std": std,
+        "values": accs,
+        "seconds_per_seed": summary.seconds / len(seeds),
+    }
 
 
 def main() -> None:
@@ -86,12 +95,19 @@ def main() -> None:
         logreg = logreg_accuracy(task)
         lr_seconds = time.perf_counter() - start
         ours = default_model_accuracy(name, args.seeds)
-        row = {"dataset": name, "n_train": len(task.train), "n_test": len(task.test),
-               "logreg": round(logreg, 4), "logreg_seconds": round(lr_seconds, 2),
-               "default_model": ours["model"], "params": ours["params"],
-               "accuracy_mean": round(ours["mean"], 4), "accuracy_std": round(ours["std"], 4),
-               "delta_points": round(100 * (ours["mean"] - logreg), 2),
-               "seconds_per_seed": round(ours["seconds_per_seed"], 1)}
+        row = {
+            "dataset": name,
+            "n_train": len(task.train),
+            "n_test": len(task.test),
+            "logreg": round(logreg, 4),
+            "logreg_seconds": round(lr_seconds, 2),
+            "default_model": ours["model"],
+            "params": ours["params"],
+            "accuracy_mean": round(ours["mean"], 4),
+            "accuracy_std": round(ours["std"], 4),
+            "delta_points": round(100 * (ours["mean"] - logreg), 2),
+            "seconds_per_seed": round(ours["seconds_per_seed"], 1),
+        }
         print(json.dumps(row), flush=True)
 
 

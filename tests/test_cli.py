@@ -13,13 +13,17 @@ from fivefold.cli import main
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fivefold.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "fivefold.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_unknown_key_is_one_line_exit_2(tmp_path: Path) -> None:
     exp = tmp_path / "exp.toml"
-    exp.write_text('[train]\nepocs = 3\n')
+    exp.write_text("[train]\nepocs = 3\n")
     proc = run_cli("run", str(exp))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -121,13 +121,19 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "experiment": "audit",
         "trial": {"recipe": "audit", "seed": request.seed, "fraction": 1.0, "key": "audit"},
-        "config": {"model": request.model, "weights": str(request.weights),
-                   "data": to_dict(request.data),
-                   "pillars": {p.name: to_dict(p.config) for p in request.pillars}},
+        "config": {
+            "model": request.model,
+            "weights": str(request.weights),
+            "data": to_dict(request.data),
+            "pillars": {p.name: to_dict(p.config) for p in request.pillars},
+        },
         "status": "ok",
         "error": None,
         "environment": environment(),
-        "model": {"name": request.model, "params_total": sum(p.numel() for p in model.parameters())},
+        "model": {
+            "name": request.model,
+            "params_total": sum(p.numel() for p in model.parameters()),
+        },
         "metrics": core_metrics(subject, task),
         "pillars": {
             p.name: p.instantiate().evaluate(subject, task, request.seed).to_json()

@@ -30,7 +30,10 @@ def registry_of(kind: str) -> Registry[Any]:
 
 def explain(name: str) -> tuple[str, str, list[FieldHelp]]:
     """Title, help text and config fields of a plugin or of the ``data``/``train`` tables."""
-    sections = {"data": (DataConfig, "the [data] table"), "train": (TrainConfig, "the [train] table")}
+    sections = {
+        "data": (DataConfig, "the [data] table"),
+        "train": (TrainConfig, "the [train] table"),
+    }
     if name in sections:
         cls, text = sections[name]
         return name, text, describe(cls)
@@ -39,7 +42,9 @@ def explain(name: str) -> tuple[str, str, list[FieldHelp]]:
         if name in registry:
             entry: Entry[Any] = registry.entry(name)
             return f"{kind[:-1]} {name}", entry.help, _fields(kind, entry.obj)
-    known = [n for k in ("models", "techniques", "pillars", "datasets") for n in registry_of(k).names()]
+    known = [
+        n for k in ("models", "techniques", "pillars", "datasets") for n in registry_of(k).names()
+    ]
     raise ConfigError(
         f"nothing called {name!r}{did_you_mean(name, [*known, 'data', 'train'])}; "
         "try `fivefold list models|techniques|pillars|datasets`"

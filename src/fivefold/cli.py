@@ -10,15 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-
 from rich.console import Console
 from rich.markup import escape
 
 from fivefold.errors import FivefoldError
 
 __all__ = ["main"]
-
-_err = Console(stderr=True, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,17 +27,28 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment TOML file")
     run.add_argument("experiment", help="path of the experiment .toml file")
     run.add_argument("--workers", type=int, default=1, help="trials run in parallel processes")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config field, e.g. --set train.lr=0.01 (repeatable)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set train.lr=0.01 (repeatable)",
+    )
     run.add_argument("--out", help="output folder (overrides the experiment's output)")
     audit = sub.add_parser("audit", help="score a model you already have on the pillars")
     audit.add_argument("--model", required=True, help="package.module:factory returning the model")
     audit.add_argument("--weights", required=True, help="model weights (.safetensors)")
     audit.add_argument("--data", required=True, help="built-in dataset name or a data file")
-    audit.add_argument("--pillars", nargs="+", help="pillars to score (default: all but "
-                       "data_efficiency)")
-    audit.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
-                       help="data option, e.g. --set data.sensitive=sex (repeatable)")
+    audit.add_argument(
+        "--pillars", nargs="+", help="pillars to score (default: all but data_efficiency)"
+    )
+    audit.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="data.KEY=VALUE",
+        help="data option, e.g. --set data.sensitive=sex (repeatable)",
+    )
     audit.add_argument("--out", default="runs/audit", help="output folder")
     audit.add_argument("--seed", type=int, default=0, help="seed of sampled evaluations")
     lst = sub.add_parser("list", help="list registered plugins")
@@ -62,10 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except FivefoldError as err:
-        _err.print(f"[red]fivefold: error:[/] {escape(str(err))}")
+        print(f"fivefold: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        _err.print("[yellow]interrupted[/]: finished trials are saved; run again to resume")
+        print(
+            "fivefold: interrupted; finished trials are saved, run again to resume", file=sys.stderr
+        )
         return 130
 
 
@@ -97,11 +107,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     console.print(f"[bold]{escape(title)}[/]: {escape(help_text)}")
     for f in fields:
-        console.print(f"  [cyan]{escape(f.name)}[/] ({escape(f.type)}, default {escape(f.default)})")
+        console.print(
+            f"  [cyan]{escape(f.name)}[/] ({escape(f.type)}, default {escape(f.default)})"
+        )
         console.print(f"      {escape(f.help)}")
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -125,9 +125,8 @@ def parse_experiment(raw: Mapping[str, Any]) -> Experiment:
     """Validate a raw experiment mapping (from TOML) into an :class:`Experiment`."""
     for key in raw:
         if key not in _KEYS:
-            raise ConfigError(
-                f"{key}: unknown option{did_you_mean(key, list(_KEYS))}; allowed: {', '.join(_KEYS)}"
-            )
+            hint = did_you_mean(key, list(_KEYS))
+            raise ConfigError(f"{key}: unknown option{hint}; allowed: {', '.join(_KEYS)}")
     name = raw.get("name", "experiment")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"name: expected a non-empty string, got {name!r}")

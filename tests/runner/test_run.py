@@ -20,7 +20,7 @@ def experiment(tmp_path: Path, **overrides: Any) -> Experiment:
         "output": str(tmp_path / "run"),
         "data": {"dataset": "digits"},
         "model": {"name": "mlp", "hidden": [32]},
-        "train": {"epochs": 2, "batch_size": 128},
+        "train": {"epochs": 3, "batch_size": 64, "lr": 0.01},
         "recipes": {"baseline": []},
     }
     for key, value in overrides.items():
@@ -71,7 +71,7 @@ def test_rerun_skips_finished_and_reruns_failed(tmp_path: Path) -> None:
 
 def test_changed_config_reruns(tmp_path: Path) -> None:
     run_experiment(experiment(tmp_path))
-    changed = run_experiment(experiment(tmp_path, train={"epochs": 1, "batch_size": 128}))
+    changed = run_experiment(experiment(tmp_path, train={"epochs": 1, "lr": 0.01}))
     assert changed.skipped == 0
 
 
@@ -90,4 +90,6 @@ def test_process_pool_matches_local(tmp_path: Path) -> None:
     local = run(experiment(tmp_path / "local")).results
     pooled = run(experiment(tmp_path / "pool"), workers=2).results
     for a, b in zip(local, pooled, strict=True):
-        assert a["metrics"]["test_accuracy"] == pytest.approx(b["metrics"]["test_accuracy"], abs=0.02)
+        assert a["metrics"]["test_accuracy"] == pytest.approx(
+            b["metrics"]["test_accuracy"], abs=0.02
+        )

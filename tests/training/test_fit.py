@@ -59,7 +59,9 @@ def test_same_seed_same_weights() -> None:
     c = fit(tiny_model(), task, FitContext(cfg(epochs=3), seed=6)).model
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
-    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+    assert not all(
+        torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True)
+    )
 
 
 def test_early_stopping_restores_best_epoch() -> None:

@@ -27,7 +27,7 @@ class CNNConfig:
     """Options of the ``cnn`` model."""
 
     image_channels: tuple[int, ...] = option(
-        (16, 32, 64, 128), help="output channels of each 3×3 conv block (images)", min=1
+        (16, 32, 64, 128), help="output channels of each 3x3 conv block (images)", min=1
     )
     sequence_channels: tuple[int, ...] = option(
         (64, 128, 64), help="output channels of each 1-D conv block (sequences)", min=1
@@ -48,7 +48,7 @@ class CNNConfig:
 
 
 class ConvNet2d(nn.Module):
-    """3×3 conv-bn-relu blocks, 2×2 max pooling between blocks, global average pooling.
+    """3x3 conv-bn-relu blocks, 2x2 max pooling between blocks, global average pooling.
 
     Args:
         in_channels: C of the (B, C, H, W) input.
@@ -61,7 +61,7 @@ class ConvNet2d(nn.Module):
         blocks: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip((in_channels, *channels), channels, strict=False)):
             if i > 0:
-                # ceil_mode keeps odd and tiny maps (e.g. 8×8 digits after 3 pools) non-empty
+                # ceil_mode keeps odd and tiny maps (e.g. 8x8 digits after 3 pools) non-empty
                 blocks.append(nn.MaxPool2d(2, ceil_mode=True))
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
             blocks.append(nn.ReLU())
@@ -70,7 +70,8 @@ class ConvNet2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, H, W) → (B, C', H', W')
-        return self.dropout(h.mean(dim=(2, 3)))  # (B, C')
+        features: torch.Tensor = self.dropout(h.mean(dim=(2, 3)))  # (B, C')
+        return features
 
 
 class ConvNet1d(nn.Module):
@@ -96,7 +97,8 @@ class ConvNet1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, T) → (B, C', T)
-        return self.dropout(h.mean(dim=2))  # (B, C')
+        features: torch.Tensor = self.dropout(h.mean(dim=2))  # (B, C')
+        return features
 
 
 def build_cnn(config: CNNConfig, task: Task) -> Classifier:

@@ -4,7 +4,7 @@ A single-input task passes its tensor through unchanged. A multi-input task (e.g
 accelerometer and gyroscope) is fused early, in sorted key order:
 
 - inputs of one kind with compatible shapes (sequences of the same length, images of the same
-  H×W, token ids of the same vocabulary) are concatenated along the channel (token) axis;
+  HxW, token ids of the same vocabulary) are concatenated along the channel (token) axis;
 - anything else is flattened and concatenated into one tabular vector.
 
 The architectures only ever see the fused "virtual" :class:`ModalityInfo`.

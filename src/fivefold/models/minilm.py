@@ -75,20 +75,20 @@ def _offline() -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _pretrained(path: str) -> nn.Module:
+def _pretrained(path: str) -> Any:
     """The BertModel from ``path``, loaded once per process (callers copy it)."""
     _offline()
     from transformers import BertModel
-    from transformers.utils import logging
+    from transformers.utils import logging as hf_logging
+
+    logging: Any = hf_logging  # untyped module
 
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()  # the unused pooler weights are expected, not news
     logging.disable_progress_bar()
     try:
         # no pooler: its dense+tanh output is not used by mean pooling and would get no gradient
-        model: nn.Module = BertModel.from_pretrained(
-            path, add_pooling_layer=False, local_files_only=True
-        )
+        model = BertModel.from_pretrained(path, add_pooling_layer=False, local_files_only=True)
     finally:
         logging.set_verbosity(verbosity)
         logging.enable_progress_bar()
@@ -97,7 +97,8 @@ def _pretrained(path: str) -> nn.Module:
 
 def load_backbone() -> nn.Module:
     """A fresh copy of the pretrained all-MiniLM-L6-v2 BertModel (22.6 M parameters)."""
-    return copy.deepcopy(_pretrained(str(model_dir())))
+    backbone: nn.Module = copy.deepcopy(_pretrained(str(model_dir())))
+    return backbone
 
 
 class MiniLMTokenizer:
@@ -222,7 +223,7 @@ def build_minilm(config: MiniLMConfig, task: Task) -> Classifier:
     adapter, info = fuse_inputs(task)
     require_kind("minilm", info, ("text",), task)
     backbone = load_backbone()
-    expected = int(backbone.config.vocab_size)
+    expected = int(_pretrained(str(model_dir())).config.vocab_size)
     if info.vocab_size != expected or len(task.inputs) != 1:
         raise ConfigError(
             f"model.name: 'minilm' needs MiniLM token ids (vocab_size {expected}) but dataset "

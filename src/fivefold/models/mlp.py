@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from torch import nn
@@ -55,7 +56,7 @@ def build_mlp(config: MLPConfig, task: Task) -> Classifier:
     """
     adapter, info = fuse_inputs(task, flatten=True)  # inputs → (B, F)
     widths = [info.shape[0], *config.hidden]
-    layers = [m for d_in, d_out in zip(widths, widths[1:]) for m in _block(d_in, d_out, config)]
+    layers = [m for d_in, d_out in pairwise(widths) for m in _block(d_in, d_out, config)]
     body = nn.Sequential(*layers) if layers else nn.Identity()
     return Classifier(Encoder(adapter, body), widths[-1], task.n_classes)
 

@@ -37,7 +37,7 @@ class RNNConfig:
 
 
 class RecurrentEncoder(nn.Module):
-    """(B, C, T) sequence → (B, D) features with D = hidden_size × directions.
+    """(B, C, T) sequence → (B, D) features with D = hidden_size x directions.
 
     Args:
         cell: "gru" or "lstm".
@@ -63,7 +63,7 @@ class RecurrentEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x).transpose(1, 2)  # (B, C, T) → (B, T, C)
-        out, state = self.rnn(x)  # out: (B, T, D); h_n: (layers × directions, B, H)
+        out, state = self.rnn(x)  # out: (B, T, D); h_n: (layers x directions, B, H)
         if self.pooling == "mean":
             features = out.mean(dim=1)  # (B, D)
         else:

@@ -35,7 +35,7 @@ class TextConfig:
 
 
 class TextCNN(nn.Module):
-    """(B, L) token ids → (B, D) features; D = filters × widths, or embedding_dim without widths.
+    """(B, L) token ids → (B, D) features; D = filters x widths, or embedding_dim without widths.
 
     Args:
         vocab_size: number of token ids (0 is padding).
@@ -64,7 +64,7 @@ class TextCNN(nn.Module):
         # ReLU outputs are >= 0, so zeroing padded positions leaves the max over real tokens
         # unchanged (and gives zeros for an empty text)
         maps = [torch.relu(conv(e)).masked_fill(pad, 0.0) for conv in self.convs]  # (B, F, L)
-        pooled = torch.cat([m.amax(dim=2) for m in maps], dim=1)  # (B, F × widths)
+        pooled = torch.cat([m.amax(dim=2) for m in maps], dim=1)  # (B, F x widths)
         out = self.dropout(pooled)
         return out
 

@@ -1,7 +1,7 @@
 """A small pre-norm Transformer encoder for sequences, images and text.
 
 Inputs become tokens first: a sequence's time steps (or patches of ``sequence_patch`` steps), an
-image's ``image_patch`` × ``image_patch`` patches, or text's token embeddings (with a padding
+image's ``image_patch`` x ``image_patch`` patches, or text's token embeddings (with a padding
 mask). A learned positional embedding is added, ``depth`` encoder layers follow, and the tokens
 are pooled by a CLS token or a (masked) mean.
 
@@ -41,7 +41,7 @@ class TransformerConfig:
     pooling: Literal["mean", "cls"] = option(
         "mean", help="features: mean over (non-padding) tokens, or a learned CLS token"
     )
-    image_patch: int = option(4, help="patch side for images (4 → 2×2 patches on 8×8)", min=1)
+    image_patch: int = option(4, help="patch side for images (4 → 2x2 patches on 8x8)", min=1)
     sequence_patch: int = option(1, help="time steps per token for sequences", min=1)
     input_norm: bool = option(
         True, help="batch-normalise each sequence channel (series are often not standardised)"
@@ -138,19 +138,24 @@ class TransformerBody(nn.Module):
             nn.init.trunc_normal_(self.cls, std=0.02)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, pad = self.tokens(x)  # (B, N, dim), padding mask (B, N) or None
+        tokens: tuple[torch.Tensor, torch.Tensor | None] = self.tokens(x)
+        h, pad = tokens  # (B, N, dim), padding mask (B, N) or None
         if self.cls is not None:
             h = torch.cat([self.cls.expand(len(h), -1, -1), h], dim=1)  # (B, 1 + N, dim)
             if pad is not None:
                 pad = F.pad(pad, (1, 0), value=False)  # the CLS token is never padding
         h = self.dropout(h + self.pos)
         h = self.norm(self.encoder(h, src_key_padding_mask=pad))  # (B, N', dim)
+        return self._pool(h, pad)
+
+    def _pool(self, h: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+        """(B, N, dim) tokens → (B, dim): the CLS token, or the mean of non-padding tokens."""
         if self.cls is not None:
-            return h[:, 0]  # (B, dim)
+            return h[:, 0]
         if pad is None:
-            return h.mean(dim=1)  # (B, dim)
+            return h.mean(dim=1)
         keep = (~pad).unsqueeze(-1).to(h.dtype)  # (B, N, 1)
-        return (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (B, dim)
+        return (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
 
 
 def _tokens(info: ModalityInfo, config: TransformerConfig) -> PatchEmbed | TokenEmbed:

@@ -6,3 +6,5 @@ from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, PillarS
 del data_efficiency  # imported to register the pillar
 
 __all__ = ["PILLARS", "Metric", "Pillar", "PillarResult", "PillarSpec", "Subject"]
+
+from fivefold.pillars import generalization, safety  # noqa: E402, F401 - registers the pillars

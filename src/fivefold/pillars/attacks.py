@@ -206,7 +206,13 @@ def _result(obj: Objective, u: Unit, correct: torch.Tensor) -> AttackResult:
 
 
 def fgsm(
-    model: nn.Module, x: Inputs, y: torch.Tensor, eps: float, boxes: Mapping[str, Box]
+    model: nn.Module,
+    x: Inputs,
+    y: torch.Tensor,
+    eps: float,
+    boxes: Mapping[str, Box],
+    *,
+    gen: torch.Generator | None = None,
 ) -> AttackResult:
     """One signed-gradient step of size ``eps`` (L∞).
 
@@ -216,6 +222,7 @@ def fgsm(
         y: (N,) labels.
         eps: L∞ radius in unit coordinates.
         boxes: perturbable inputs (see :func:`attack_boxes`).
+        gen: unused (FGSM is deterministic); accepted so all attacks share one signature.
 
     Returns:
         the adversarial inputs and whether each is still classified correctly.

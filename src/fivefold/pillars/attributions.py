@@ -16,15 +16,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
-    "DictForward",
-    "EmbeddingForward",
     "batched_logits",
     "convergence_delta",
-    "find_embedding",
     "gradient_shap",
     "input_x_gradient",
     "integrated_gradients",
@@ -37,7 +34,7 @@ Forward = Callable[..., Tensor]
 IGMethod = Literal["gausslegendre", "riemann_trapezoid"]
 
 DEFAULT_MAX_ROWS = 4096
-"""Rows per forward/backward pass (interpolation steps × samples); bounds peak memory."""
+"""Rows per forward/backward pass (interpolation steps x samples); bounds peak memory."""
 
 
 def _repeat(t: Tensor, n: int) -> Tensor:
@@ -50,7 +47,7 @@ def _take(ts: Tensors, rows: slice | Tensor) -> Tensors:
 
 
 def _chunks(n_samples: int, rows_per_sample: int, max_rows: int) -> list[slice]:
-    """Slices of samples such that ``rows_per_sample × len(slice) ≤ max_rows`` (at least 1)."""
+    """Slices of samples such that ``rows_per_sample x len(slice) ≤ max_rows`` (at least 1)."""
     size = max(1, max_rows // max(1, rows_per_sample))
     return [slice(i, i + size) for i in range(0, n_samples, size)]
 
@@ -84,7 +81,7 @@ def batched_logits(
 def quadrature(n_steps: int, method: IGMethod = "gausslegendre") -> tuple[Tensor, Tensor]:
     """(alphas, weights), each (n_steps,): the integration points on [0, 1] and their weights.
 
-    Same rules as captum's ``approximation_parameters`` (Gauss–Legendre rescaled from
+    Same rules as captum's ``approximation_parameters`` (Gauss-Legendre rescaled from
     [-1, 1]; trapezoid with halved end weights).
     """
     if method == "gausslegendre":
@@ -98,7 +95,7 @@ def quadrature(n_steps: int, method: IGMethod = "gausslegendre") -> tuple[Tensor
 
 
 def _path(x: Tensor, base: Tensor, alphas: Tensor) -> Tensor:
-    """(S·c, ...) straight-line points ``base + α (x − base)`` for S alphas, step-major."""
+    """(S·c, ...) straight-line points ``base + alpha (x - base)`` for S alphas, step-major."""
     a = alphas.view(-1, *([1] * x.dim()))
     return (base + a * (x - base)).flatten(0, 1)
 
@@ -110,7 +107,7 @@ def _integrate(grad: Tensor, weights: Tensor) -> Tensor:
 
 
 def _ig_chunk(
-    forward: Forward, x: Tensors, base: Tensors, extra: Tensors, target: Tensor, rule: Tensors
+    forward: Forward, x: Tensors, base: Tensors, extra: Tensors, *, target: Tensor, rule: Tensors
 ) -> Tensors:
     alphas, weights = rule
     n = len(alphas)
@@ -132,7 +129,7 @@ def integrated_gradients(
     method: IGMethod = "gausslegendre",
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> Tensors:
-    """Integrated Gradients: (x − b) · ∫₀¹ ∂f_t(b + α(x − b))/∂x dα, per input.
+    """Integrated Gradients: (x - b) · ∫₀¹ ∂f_t(b + alpha(x - b))/∂x dalpha, per input.
 
     Args:
         forward: ``forward(*inputs, *extra)`` → (N, C) logits.
@@ -142,7 +139,7 @@ def integrated_gradients(
         extra: per-sample (B, ...) tensors passed after the inputs, not attributed.
         n_steps: integration points.
         method: "gausslegendre" (captum's default) or "riemann_trapezoid".
-        max_rows: rows per forward/backward (a chunk of samples × all its steps).
+        max_rows: rows per forward/backward (a chunk of samples x all its steps).
 
     Returns:
         attributions with the inputs' shapes.
@@ -154,7 +151,9 @@ def integrated_gradients(
     bases = tuple(b.expand_as(x) for b, x in zip(baselines, inputs, strict=True))
     rule = quadrature(n_steps, method)
     parts = [
-        _ig_chunk(forward, _take(inputs, s), _take(bases, s), _take(extra, s), target[s], rule)
+        _ig_chunk(
+            forward, _take(inputs, s), _take(bases, s), _take(extra, s), target=target[s], rule=rule
+        )
         for s in _chunks(n, n_steps, max_rows)
     ]
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
@@ -170,7 +169,7 @@ def convergence_delta(
     extra: Tensors = (),
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> Tensor:
-    """(B,) completeness gap Σ attributions − (f_t(x) − f_t(b)); 0 for exact IG.
+    """(B,) completeness gap Σ attributions - (f_t(x) - f_t(b)); 0 for exact IG.
 
     Reference: Sundararajan et al. 2017 (completeness axiom); captum's
     ``return_convergence_delta``.
@@ -233,6 +232,7 @@ def _shap_chunk(
     x: Tensors,
     dist: Tensors,
     extra: Tensors,
+    *,
     target: Tensor,
     draws: tuple[int, Sequence[float], torch.Generator | None],
 ) -> Tensors:
@@ -265,8 +265,10 @@ def gradient_shap(
     generator: torch.Generator | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
 ) -> Tensors:
-    """GradientShap (expected gradients): E over baselines b ~ distribution, noise ε ~ N(0, σ²),
-    α ~ U(0, 1) of (x + ε − b) ⊙ ∂f_t(b + α(x + ε − b))/∂x, estimated with ``n_samples`` draws.
+    """GradientShap (expected gradients): E[(x + ε - b) ⊙ ∂f_t(b + a(x + ε - b))/∂x].
+
+    The expectation is over baselines b ~ distribution, noise ε ~ N(0, σ²) and a ~ U(0, 1),
+    estimated with ``n_samples`` draws per input.
 
     Args:
         forward: ``forward(*inputs, *extra)`` → (N, C) logits.
@@ -291,71 +293,9 @@ def gradient_shap(
     sds = [float(stdevs)] * len(inputs) if isinstance(stdevs, float | int) else list(stdevs)
     draws = (n_samples, sds, generator)
     parts = [
-        _shap_chunk(forward, _take(inputs, s), distribution, _take(extra, s), target[s], draws)
+        _shap_chunk(
+            forward, _take(inputs, s), distribution, _take(extra, s), target=target[s], draws=draws
+        )
         for s in _chunks(n, n_samples, max_rows)
     ]
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
-
-
-def find_embedding(model: nn.Module) -> nn.Embedding:
-    """The first ``nn.Embedding`` of ``model`` (the token embedding of a text model).
-
-    Raises:
-        ValueError: the model has none.
-    """
-    for module in model.modules():
-        if isinstance(module, nn.Embedding):
-            return module
-    raise ValueError(f"{type(model).__name__} has no nn.Embedding to attribute text inputs in")
-
-
-class DictForward:
-    """``forward(*tensors) = model({key: tensor})`` for a model taking a modality dict."""
-
-    def __init__(self, model: nn.Module, keys: Sequence[str]) -> None:
-        self.model = model
-        self.keys = tuple(keys)
-
-    def __call__(self, *tensors: Tensor) -> Tensor:
-        out: Tensor = self.model(dict(zip(self.keys, tensors, strict=True)))
-        return out
-
-
-class EmbeddingForward:
-    """``forward(embeddings, *ids) = model(ids)`` with the embedding layer's output replaced.
-
-    Attributing ``embeddings`` (B, L, D) gives attributions in embedding space, as captum's
-    ``LayerIntegratedGradients`` on the embedding layer does; summing over D gives one score per
-    token. The ids still drive everything else (e.g. a Transformer's padding mask).
-
-    Args:
-        model: a text model containing an ``nn.Embedding``.
-        keys: input names when the model takes a dict of token-id tensors, else None.
-    """
-
-    def __init__(self, model: nn.Module, keys: Sequence[str] | None = None) -> None:
-        self.model = model
-        self.keys = None if keys is None else tuple(keys)
-        self.embedding = find_embedding(model)
-
-    def _model(self, ids: Sequence[Tensor]) -> Tensor:
-        out: Tensor = self.model(ids[0] if self.keys is None else dict(zip(self.keys, ids)))
-        return out
-
-    def __call__(self, embeddings: Tensor, *ids: Tensor) -> Tensor:
-        handle = self.embedding.register_forward_hook(lambda _m, _i, _o: embeddings)
-        try:
-            return self._model(ids)
-        finally:
-            handle.remove()
-
-    @torch.no_grad()
-    def embed(self, *ids: Tensor) -> Tensor:
-        """(B, L, D) output of the embedding layer when the model reads token ids ``ids``."""
-        seen: list[Tensor] = []
-        handle = self.embedding.register_forward_hook(lambda _m, _i, out: seen.append(out))
-        try:
-            self._model(ids)
-        finally:
-            handle.remove()
-        return seen[0].detach()

@@ -148,7 +148,8 @@ class GeneralizationPillar(Pillar):
             seed: unused (kept for the pillar interface).
 
         Returns:
-            headline ``test_accuracy``; tables ``splits`` and ``shifts``.
+            headline ``test_accuracy``; tables ``splits`` and ``shifts`` (when the task has
+            shift splits and the ``shifts`` option is on).
         """
         split_rows = _split_table(subject, task)
         metrics = _split_metrics(split_rows)
@@ -157,13 +158,14 @@ class GeneralizationPillar(Pillar):
         if not self.config.shifts:
             return result
         shift_rows = _shift_table(subject, task, test_acc)
-        result.tables["shifts"] = shift_rows
-        metrics.update(shift_metrics(shift_rows, test_acc))
         if not shift_rows:
             result.notes.append(
                 "no shift splits: add data.shifts or data.test_domains to score accuracy "
                 "under distribution shift"
             )
+            return result
+        result.tables["shifts"] = shift_rows
+        metrics.update(shift_metrics(shift_rows, test_acc))
         return result
 
 

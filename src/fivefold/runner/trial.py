@@ -71,7 +71,10 @@ def run_trial(
         result.update(_train_and_evaluate(exp, trial, workdir, on_epoch))
         result["status"] = "ok"
     except FivefoldError as err:
-        result["status"], result["error"] = "failed", {"type": type(err).__name__, "message": str(err)}
+        result["status"], result["error"] = (
+            "failed",
+            {"type": type(err).__name__, "message": str(err)},
+        )
     except Exception as err:  # a bug or a library failure: record it, keep the run going
         result["status"] = "failed"
         result["error"] = {
@@ -129,10 +132,10 @@ def _train_and_evaluate(
     t2 = time.perf_counter()
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
     pillars = {}
-    for spec in exp.pillars if trial.fraction >= 1.0 else ():
-        pillar = spec.instantiate()
+    for pillar_spec in exp.pillars if trial.fraction >= 1.0 else ():
+        pillar = pillar_spec.instantiate()
         if not pillar.needs_refits:
-            pillars[spec.name] = pillar.evaluate(subject, task, trial.seed).to_json()
+            pillars[pillar_spec.name] = pillar.evaluate(subject, task, trial.seed).to_json()
     return {
         "model": {"name": spec.name, **_param_counts(fitted.model)},
         "training": _training_summary(fitted),
@@ -172,5 +175,3 @@ def _training_summary(fitted: FitResult) -> dict[str, Any]:
         "final": fitted.history[-1] if fitted.history else {},
         **{k: v for k, v in fitted.extras.items() if isinstance(v, int | float | str)},
     }
-
-

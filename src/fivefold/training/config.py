@@ -25,7 +25,9 @@ class TrainConfig:
     )
     warmup_epochs: float = option(1.0, help="linear warmup length in epochs", min=0.0)
     grad_clip: float | None = option(
-        1.0, help="clip the global gradient norm to this value (none: no clipping)", min=0.0,
+        1.0,
+        help="clip the global gradient norm to this value (none: no clipping)",
+        min=0.0,
         exclusive_min=True,
     )
     patience: int | None = option(

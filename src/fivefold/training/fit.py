@@ -126,7 +126,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
             )
             _check_finite(out.loss, epoch, i)
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            torch.autograd.backward(out.loss)
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
@@ -182,7 +182,8 @@ def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:
     if not bool(torch.isfinite(loss)):
         raise TrainingError(
-            f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
+            f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, "
+            f"step {step + 1}; "
             "lower train.lr, keep train.grad_clip set, or check the data for extreme values"
         )
 

@@ -1,0 +1,29 @@
+"""Which model to use when the config names none."""
+
+from __future__ import annotations
+
+from fivefold.data.task import Modality, Task
+from fivefold.models.inputs import fuse_inputs
+
+__all__ = ["DEFAULT_MODELS", "default_model_name"]
+
+DEFAULT_MODELS: dict[Modality, str] = {
+    "image": "cnn",
+    "sequence": "cnn",
+    "tabular": "mlp",
+    "text": "text",
+}
+"""The default model per (fused) input kind."""
+
+
+def default_model_name(task: Task) -> str:
+    """The default model for ``task``'s inputs, judged by the kind they fuse into.
+
+    A multi-input task whose inputs fuse only by flattening (e.g. an image beside a table)
+    gets the MLP.
+
+    Raises:
+        ConfigError: the inputs cannot be fused at all (text beside other kinds).
+    """
+    _, info = fuse_inputs(task)
+    return DEFAULT_MODELS[info.kind]

@@ -1,0 +1,221 @@
+"""The safety pillar: structure, fairness against fairlearn, calibration, OOD set options."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fairlearn.metrics import (  # type: ignore[import-untyped]
+    demographic_parity_difference,
+    equalized_odds_difference,
+)
+from torch import nn
+
+from fivefold.data import ModalityInfo, Split, Task, shift_split
+from fivefold.errors import ConfigError
+from fivefold.pillars import PILLARS, PillarSpec, Subject
+from fivefold.pillars.safety import SafetyPillar
+from fivefold.pillars.safety_ood import build_ood_set, resize_images
+
+LOWER = (
+    "ece",
+    "adaptive_ece",
+    "brier",
+    "nll",
+    "ece_scaled",
+    "aurc",
+    "excess_aurc",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "worst_group_ece",
+    "ood_fpr95_msp",
+)
+HIGHER = (
+    "accuracy_at_coverage",
+    "demographic_parity_ratio",
+    "worst_group_accuracy",
+    "ood_auroc_msp",
+    "ood_auroc_energy",
+)
+
+
+def tiny_task(n_classes: int = 2, groups: bool = True, seed: int = 0) -> Task:
+    """Tabular task whose group 1 is shifted, so the groups differ in selection rate."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 300
+    y = torch.arange(n) % n_classes
+    group = (torch.arange(n) // n_classes) % 2
+    x = torch.randn(n, 4, generator=gen) + 1.5 * y[:, None].float() + 0.8 * group[:, None]
+    parts = {"train": slice(0, 180), "val": slice(180, 230), "test": slice(230, n)}
+    splits = {k: Split(x[s], y[s], group[s] if groups else None) for k, s in parts.items()}
+    inputs = {"x": ModalityInfo("tabular", (4,))}
+    names = tuple(f"c{i}" for i in range(n_classes))
+    task = Task("tiny", splits, inputs, names, ("a", "b") if groups else None)
+    shifts = {"noise=1": shift_split(task.test, inputs, "noise", 1.0, seed)}
+    return Task("tiny", splits, inputs, names, task.group_names, shifts)
+
+
+def tiny_subject(task: Task, steps: int = 60) -> Subject:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, task.n_classes))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    x = task.train.x
+    assert isinstance(x, torch.Tensor)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), task.train.y).backward()  # type: ignore[no-untyped-call]
+        opt.step()
+    return Subject(model)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: threads only add contention on a shared CPU (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    return tiny_task()
+
+
+@pytest.fixture(scope="module")
+def subject(task: Task) -> Subject:
+    return tiny_subject(task)
+
+
+def evaluate(subject: Subject, task: Task, seed: int = 0, **options: Any) -> dict[str, Any]:
+    (spec,) = PillarSpec.parse_all({"safety": options})
+    return spec.instantiate().evaluate(subject, task, seed).to_json()
+
+
+def test_registered() -> None:
+    assert PILLARS.get("safety") is SafetyPillar
+
+
+def test_result_structure_json_and_directions(subject: Subject, task: Task) -> None:
+    result = evaluate(subject, task)
+    json.dumps(result, allow_nan=False)
+    metrics = result["metrics"]
+    assert result["headline"] == "ece" and "ece" in metrics
+    for name in LOWER:
+        assert metrics[name]["higher_is_better"] is False, name
+    for name in HIGHER:
+        assert metrics[name]["higher_is_better"] is True, name
+    assert {"reliability", "calibration", "risk_coverage", "groups", "group_rates", "ood"} <= set(
+        result["tables"]
+    )
+    assert len(result["tables"]["risk_coverage"]) <= 50
+    assert len(result["tables"]["reliability"]) == 15
+
+
+def test_deterministic_for_a_seed(subject: Subject, task: Task) -> None:
+    assert evaluate(subject, task, ood="noise") == evaluate(subject, task, ood="noise")
+    a = evaluate(subject, task, seed=0, ood="noise")["metrics"]["ood_auroc_msp"]
+    b = evaluate(subject, task, seed=1, ood="noise")["metrics"]["ood_auroc_msp"]
+    assert a != b  # the noise set is drawn from the seed
+
+
+def test_fairness_matches_fairlearn(subject: Subject, task: Task) -> None:
+    result = evaluate(subject, task)
+    metrics, rows = result["metrics"], result["tables"]["groups"]
+    x = task.test.x
+    assert isinstance(x, torch.Tensor) and task.test.group is not None
+    y, g = task.test.y.numpy(), task.test.group.numpy()
+    pred = subject.predict_proba(x).argmax(1).numpy()
+    dpd = demographic_parity_difference(y, pred, sensitive_features=g)
+    eod = equalized_odds_difference(y, pred, sensitive_features=g)
+    assert metrics["demographic_parity_difference"]["value"] == pytest.approx(dpd)
+    assert metrics["equalized_odds_difference"]["value"] == pytest.approx(eod)
+    assert [r["group"] for r in rows] == ["a", "b"]
+    rates = [r["selection_rate"] for r in rows]
+    assert max(rates) - min(rates) == pytest.approx(dpd)
+    accs = [np.mean(pred[g == k] == y[g == k]) for k in (0, 1)]
+    assert [r["accuracy"] for r in rows] == pytest.approx(accs)
+    assert metrics["worst_group_accuracy"]["value"] == pytest.approx(min(accs))
+
+
+def test_no_groups_is_a_note() -> None:
+    task = tiny_task(groups=False)
+    result = evaluate(tiny_subject(task, steps=5), task)
+    assert "demographic_parity_difference" not in result["metrics"]
+    assert any("fairness skipped" in n for n in result["notes"])
+
+
+def test_multiclass_fairness_is_one_vs_rest() -> None:
+    task = tiny_task(n_classes=3)
+    result = evaluate(tiny_subject(task, steps=20), task)
+    assert len(result["tables"]["group_rates"]) == 3 * 2
+    assert "selection_rate" not in result["tables"]["groups"][0]
+    assert any("one-vs-rest" in n for n in result["notes"])
+
+
+def test_temperature_scaling_reported(subject: Subject, task: Task) -> None:
+    result = evaluate(subject, task)
+    stages = result["tables"]["calibration"]
+    assert [s["stage"] for s in stages] == ["raw", "temperature_scaled"]
+    assert stages[0]["temperature"] == 1.0 and stages[1]["temperature"] > 0
+    assert result["metrics"]["nll_scaled"]["value"] > 0
+
+
+@pytest.mark.parametrize(
+    ("ood", "source"),
+    [("auto", "shift"), ("shift", "shift"), ("shift:noise=1", "shift:noise=1"), ("noise", "noise")],
+)
+def test_ood_options(subject: Subject, task: Task, ood: str, source: str) -> None:
+    rows = evaluate(subject, task, ood=ood, ood_max_samples=40)["tables"]["ood"]
+    assert [r["score"] for r in rows] == ["msp", "energy"]
+    assert rows[0]["ood_set"] == source and rows[0]["n_out"] == 40
+
+
+def test_ood_none_and_auto_without_a_source(subject: Subject) -> None:
+    task = tiny_task()
+    result = evaluate(subject, task, ood="none")
+    assert "ood" not in result["tables"] and any("OOD" in n for n in result["notes"])
+    bare = Task("t", task.splits, task.inputs, task.class_names)  # unbounded, no shifts
+    assert build_ood_set("auto", bare, 0, 100)[0] is None
+
+
+def test_ood_errors_name_the_option(subject: Subject, task: Task) -> None:
+    with pytest.raises(ConfigError, match=r"pillars\.safety.*ood.*did you mean"):
+        PillarSpec.parse_all({"safety": {"ood": "nois"}})
+    with pytest.raises(ConfigError, match=r"pillars\.safety\.ood: unknown shift split"):
+        evaluate(subject, task, ood="shift:rotation=30")
+    with pytest.raises(ConfigError, match=r"pillars\.safety\.ood: dataset 'digits'"):
+        evaluate(subject, task, ood="digits")
+
+
+def test_noise_respects_bounds_and_shape() -> None:
+    x = torch.rand(30, 1, 6, 6)
+    info = ModalityInfo("image", (1, 6, 6), bounds=(0.0, 1.0))
+    task = Task("img", {"test": Split(x, torch.zeros(30, dtype=torch.long))}, {"x": info}, ("a",))
+    ood, _ = build_ood_set("auto", task, 0, 20)
+    assert ood is not None and isinstance(ood.x, torch.Tensor)
+    assert ood.source == "noise" and ood.x.shape == (20, 1, 6, 6)
+    assert float(ood.x.min()) >= 0.0 and float(ood.x.max()) <= 1.0
+
+
+def test_resize_images() -> None:
+    rgb = torch.rand(4, 3, 8, 8)
+    out = resize_images(rgb, (1, 8, 8))
+    torch.testing.assert_close(out, rgb.mean(1, keepdim=True))
+    assert resize_images(rgb, (3, 16, 12)).shape == (4, 3, 16, 12)
+    gray = resize_images(torch.rand(2, 1, 5, 5), (3, 5, 5))
+    torch.testing.assert_close(gray[:, 0], gray[:, 2])
+
+
+def test_dataset_ood_is_resized_for_image_tasks() -> None:
+    info = ModalityInfo("image", (1, 12, 12), bounds=(0.0, 1.0))
+    split = Split(torch.rand(40, 1, 12, 12), torch.arange(40) % 2)
+    task = Task("img", {"train": split, "val": split, "test": split}, {"x": info}, ("a", "b"))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 2))
+    rows = evaluate(Subject(model), task, ood="digits", ood_max_samples=50)["tables"]["ood"]
+    assert rows[0]["ood_set"] == "dataset:digits" and rows[0]["n_out"] == 50

@@ -219,3 +219,19 @@ def test_dataset_ood_is_resized_for_image_tasks() -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(144, 2))
     rows = evaluate(Subject(model), task, ood="digits", ood_max_samples=50)["tables"]["ood"]
     assert rows[0]["ood_set"] == "dataset:digits" and rows[0]["n_out"] == 50
+
+
+def test_ood_sets_for_multi_input_tasks() -> None:
+    x = {"img": torch.rand(10, 1, 4, 4), "tab": torch.randn(10, 3)}
+    inputs = {
+        "img": ModalityInfo("image", (1, 4, 4), bounds=(0.0, 1.0)),
+        "tab": ModalityInfo("tabular", (3,)),
+    }
+    test = Split(x, torch.zeros(10, dtype=torch.long))
+    task = Task("mm", {"test": test}, inputs, ("a",), shifts={"s=1": test, "s=2": test})
+    noise, _ = build_ood_set("noise", task, 0, 8)
+    assert noise is not None and isinstance(noise.x, dict)
+    assert noise.x["img"].shape == (8, 1, 4, 4) and noise.x["tab"].shape == (8, 3)
+    shifted, _ = build_ood_set("shift", task, 0, 15)
+    assert shifted is not None and isinstance(shifted.x, dict)
+    assert shifted.x["img"].shape == (15, 1, 4, 4) and shifted.x["tab"].shape == (15, 3)

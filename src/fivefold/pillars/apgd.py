@@ -12,6 +12,7 @@ diverse parameter-free attacks", ICML 2020.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -23,18 +24,21 @@ from fivefold.pillars.attacks import (
     Box,
     Norm,
     Objective,
+    Tracker,
     Unit,
     cross_entropy,
     frozen_eval,
     l2_norms,
     linf_norms,
     project,
+    rows,
     step_direction,
 )
 
 __all__ = ["apgd", "dlr_loss"]
 
 Loss = Literal["ce", "dlr"]
+Criterion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MOMENTUM = 0.75
 RHO = 0.75  # a checkpoint halves the step unless the loss rose in > RHO of the steps since
 
@@ -83,44 +87,86 @@ def _oscillated(losses: torch.Tensor, i: int, k: int) -> torch.Tensor:
     return rises <= k * RHO
 
 
-class _Schedule:
-    """Checkpoint bookkeeping: when to check and which samples halve their step."""
+@dataclass
+class _State:
+    """Per-sample APGD state of the samples still correctly classified."""
 
-    def __init__(self, steps: int, n: int, loss_best: torch.Tensor) -> None:
+    obj: Objective
+    u: Unit
+    u_old: Unit
+    grad: Unit
+    best: Unit
+    grad_best: Unit
+    loss_best: torch.Tensor  # (N,)
+    size: torch.Tensor  # (N,) step sizes
+    history: torch.Tensor  # (steps, N) loss at every step
+    reduced: torch.Tensor  # (N,) step halved at the last checkpoint
+    loss_at_check: torch.Tensor  # (N,) best loss at the last checkpoint
+
+    def keep(self, keep: torch.Tensor) -> _State:
+        """The state of the rows ``keep`` only."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {k: rows(v, keep) if isinstance(v, dict) else v for k, v in out.items()}
+        out.update(obj=self.obj.subset(keep), history=self.history[:, keep])
+        for name in ("loss_best", "size", "reduced", "loss_at_check"):
+            out[name] = out[name][keep]
+        return _State(**out)
+
+
+class _Checkpoints:
+    """When to check progress: first after 22 % of the steps, then ever more often."""
+
+    def __init__(self, steps: int) -> None:
         self.k = max(int(0.22 * steps), 1)
         self.k_min, self.decrease = max(int(0.06 * steps), 1), max(int(0.03 * steps), 1)
         self.since = 0
-        self.reduced = torch.ones(n, dtype=torch.bool)
-        self.loss_at_check = loss_best.clone()
 
-    def halve(self, losses: torch.Tensor, i: int, loss_best: torch.Tensor) -> torch.Tensor | None:
-        """(N,) samples whose step halves after step ``i``, or None between checkpoints."""
+    def due(self) -> int | None:
+        """The window length k if a checkpoint falls on this step, else None."""
         self.since += 1
         if self.since < self.k:
             return None
-        stalled = ~self.reduced & (self.loss_at_check >= loss_best)
-        halve = _oscillated(losses, i, self.k) | stalled
-        self.reduced, self.loss_at_check = halve, loss_best.clone()
-        self.since, self.k = 0, max(self.k - self.decrease, self.k_min)
-        return halve
+        k, self.since, self.k = self.k, 0, max(self.k - self.decrease, self.k_min)
+        return k
 
 
-def _momentum_step(
-    obj: Objective,
-    u: Unit,
-    u_old: Unit,
-    grad: Unit,
-    size: torch.Tensor,
-    *,
-    a: float,
-    eps: float,
-    norm: Norm,
-) -> Unit:
+def _checkpoint(s: _State, i: int, k: int) -> None:
+    """Halve the step of samples whose loss oscillated or stalled; restart them at their best."""
+    stalled = ~s.reduced & (s.loss_at_check >= s.loss_best)
+    halve = _oscillated(s.history, i, k) | stalled
+    s.reduced, s.loss_at_check = halve, s.loss_best.clone()
+    s.size = torch.where(halve, s.size / 2, s.size)
+    s.u, s.grad = _pick(halve, s.best, s.u), _pick(halve, s.grad_best, s.grad)
+
+
+def _momentum_step(s: _State, a: float, eps: float, norm: Norm) -> Unit:
     """z = P(u + size·dir(g)); u' = P(u + a·(z - u) + (1 - a)·(u - u_old))."""
-    direction = step_direction(grad, norm)
-    z = project({k: v + _bc(size, v) * direction[k] for k, v in u.items()}, obj, eps, norm)
-    mixed = {k: v + a * (z[k] - v) + (1 - a) * (v - u_old[k]) for k, v in u.items()}
-    return project(mixed, obj, eps, norm)
+    direction = step_direction(s.grad, norm)
+    z = project({k: v + _bc(s.size, v) * direction[k] for k, v in s.u.items()}, s.obj, eps, norm)
+    mixed = {k: v + a * (z[k] - v) + (1 - a) * (v - s.u_old[k]) for k, v in s.u.items()}
+    return project(mixed, s.obj, eps, norm)
+
+
+def _initial(
+    obj: Objective, u: Unit, steps: int, criterion: Criterion, eps: float
+) -> tuple[_State, torch.Tensor]:
+    """The state at the start point ``u`` and the (N,) correctness there."""
+    logits, loss, grad = obj.gradient(u, criterion)
+    n = len(obj.y)
+    state = _State(
+        obj,
+        u,
+        u,
+        grad,
+        dict(u),
+        grad,
+        loss.clone(),
+        torch.full((n,), 2.0 * eps),
+        torch.zeros(steps, n),
+        torch.ones(n, dtype=torch.bool),
+        loss.clone(),
+    )
+    return state, logits.argmax(1) == obj.y
 
 
 def apgd(
@@ -149,33 +195,29 @@ def apgd(
         gen: generator of the random start.
 
     Returns:
-        a misclassified iterate where one was found (else the last) and whether each sample
-        stayed correctly classified at every iterate.
+        the first misclassified iterate where one was found (else the last) and whether each
+        sample stayed correctly classified at every iterate.
 
     Reference: Croce & Hein 2020, Algorithm 1.
     """
-    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    criterion = cross_entropy if loss == "ce" else dlr_loss
+    criterion: Criterion = cross_entropy if loss == "ce" else dlr_loss
     with frozen_eval(model):
-        obj = Objective(model, x, boxes)
-        u = _start(obj, eps, norm, gen or torch.Generator().manual_seed(0))
-        logits, loss_now, grad = obj.gradient(u, y, criterion)
-        correct = logits.argmax(1) == y
-        fooled, best, grad_best, loss_best = dict(u), dict(u), grad, loss_now.clone()
-        size = torch.full((len(y),), 2.0 * eps)
-        history = torch.zeros(steps, len(y))
-        schedule, u_old = _Schedule(steps, len(y), loss_best), u
+        full = Objective(model, x, y, boxes)
+        u = _start(full, eps, norm, gen or torch.Generator())
+        s, now = _initial(full, u, steps, criterion, eps)
+        track, checkpoints = Tracker(u), _Checkpoints(steps)
+        keep = track.update(now, s.u)
         for i in range(steps):
-            a = MOMENTUM if i else 1.0
-            u, u_old = _momentum_step(obj, u, u_old, grad, size, a=a, eps=eps, norm=norm), u
-            logits, loss_now, grad = obj.gradient(u, y, criterion)
-            fooled = _pick(correct, u, fooled)
-            correct = correct & (logits.argmax(1) == y)
-            better = loss_now > loss_best
-            best, grad_best = _pick(better, u, best), _pick(better, grad, grad_best)
-            loss_best, history[i] = torch.where(better, loss_now, loss_best), loss_now
-            halve = schedule.halve(history, i, loss_best)
-            if halve is not None:
-                size = torch.where(halve, size / 2, size)
-                u, grad = _pick(halve, best, u), _pick(halve, grad_best, grad)
-    return AttackResult(obj.inputs(fooled), correct)
+            s = s if keep.all() else s.keep(keep)
+            if not len(s.obj.y):
+                break
+            s.u, s.u_old = _momentum_step(s, MOMENTUM if i else 1.0, eps, norm), s.u
+            logits, loss_now, s.grad = s.obj.gradient(s.u, criterion)
+            keep = track.update(logits.argmax(1) == s.obj.y, s.u)
+            better = loss_now > s.loss_best
+            s.best, s.grad_best = _pick(better, s.u, s.best), _pick(better, s.grad, s.grad_best)
+            s.loss_best, s.history[i] = torch.where(better, loss_now, s.loss_best), loss_now
+            k = checkpoints.due()
+            if k is not None:
+                _checkpoint(s, i, k)
+    return AttackResult(full.inputs(track.kept), track.correct)

@@ -15,6 +15,7 @@ ICLR 2018 (PGD).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ __all__ = [
     "Box",
     "Norm",
     "Objective",
+    "Tracker",
     "attack_boxes",
     "fgsm",
     "frozen_eval",
     "pgd",
     "project",
+    "rows",
 ]
 
 Norm = Literal["linf", "l2"]
@@ -100,29 +103,33 @@ def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
 
 
 class Objective:
-    """The model seen from unit coordinates: logits, losses and input gradients.
+    """The model seen from unit coordinates: logits, losses and input gradients of a batch.
 
     Args:
         model: maps inputs (a tensor or a dict) to (N, C) logits; eval mode expected.
         x: the clean inputs (a tensor means a single input named "x").
+        y: (N,) labels.
         boxes: the perturbable inputs by name (see :func:`attack_boxes`).
     """
 
-    def __init__(self, model: nn.Module, x: Inputs, boxes: Mapping[str, Box]) -> None:
-        self.model = model
+    def __init__(
+        self, model: nn.Module, x: Inputs, y: torch.Tensor, boxes: Mapping[str, Box]
+    ) -> None:
+        self.model, self.y = model, y
         self.is_dict = isinstance(x, dict)
         self.fixed = dict(x) if isinstance(x, dict) else {"x": x}
         self.boxes = {k: b for k, b in boxes.items() if k in self.fixed}
-        self.u0: Unit = {
-            k: ((self.fixed[k] - b.low) / b.span).detach() for k, b in self.boxes.items()
-        }
+        self.u0: Unit = {k: _to_unit(self.fixed[k], b).detach() for k, b in self.boxes.items()}
+
+    def subset(self, keep: torch.Tensor) -> Objective:
+        """The same objective on the rows where ``keep`` (N,) is True."""
+        out = copy.copy(self)
+        out.y, out.fixed, out.u0 = self.y[keep], rows(self.fixed, keep), rows(self.u0, keep)
+        return out
 
     def inputs(self, u: Unit) -> Inputs:
         """Model inputs from unit coordinates ``u``."""
-        full = {
-            **self.fixed,
-            **{k: self.boxes[k].low + self.boxes[k].span * v for k, v in u.items()},
-        }
+        full = {**self.fixed, **{k: _from_unit(v, self.boxes[k]) for k, v in u.items()}}
         return full if self.is_dict else full["x"]
 
     def logits(self, u: Unit) -> torch.Tensor:
@@ -131,16 +138,51 @@ class Objective:
         return out
 
     def gradient(
-        self, u: Unit, y: torch.Tensor, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+        self, u: Unit, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor, Unit]:
         """(N, C) logits, (N,) per-sample losses and masked d(sum of losses)/du at ``u``."""
         leaves = {k: v.detach().requires_grad_(True) for k, v in u.items()}
         with torch.enable_grad():
             logits = self.logits(leaves)
-            losses = loss(logits, y)
+            losses = loss(logits, self.y)
             grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
         masked = {k: _masked(g, self.boxes[k].mask) for k, g in zip(leaves, grads, strict=True)}
         return logits.detach(), losses.detach(), masked
+
+
+def _to_unit(x: torch.Tensor, box: Box) -> torch.Tensor:
+    return x if (box.low, box.span) == (0.0, 1.0) else (x - box.low) / box.span
+
+
+def _from_unit(u: torch.Tensor, box: Box) -> torch.Tensor:
+    return u if (box.low, box.span) == (0.0, 1.0) else box.low + box.span * u
+
+
+def rows(d: Unit, keep: torch.Tensor) -> Unit:
+    """The rows ``keep`` (a (N,) bool mask or index tensor) of every tensor of ``d``."""
+    return {k: v[keep] for k, v in d.items()}
+
+
+class Tracker:
+    """Which samples are still correctly classified, and the iterate kept for each.
+
+    Samples still correct follow the current iterate; a fooled sample keeps the iterate that
+    fooled it and leaves the active set, so later steps only compute on the rest.
+    """
+
+    def __init__(self, u: Unit) -> None:
+        n = len(next(iter(u.values())))
+        self.active = torch.arange(n)
+        self.correct = torch.ones(n, dtype=torch.bool)
+        self.kept = {k: v.detach().clone() for k, v in u.items()}
+
+    def update(self, now: torch.Tensor, u: Unit) -> torch.Tensor:
+        """Record (n_active,) correctness ``now`` at iterate ``u``; return it as the keep mask."""
+        for k, v in u.items():
+            self.kept[k][self.active] = v.detach()
+        self.correct[self.active[~now]] = False
+        self.active = self.active[now]
+        return now
 
 
 def _masked(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -230,8 +272,8 @@ def fgsm(
     Reference: Goodfellow et al. 2015.
     """
     with frozen_eval(model):
-        obj = Objective(model, x, boxes)
-        _, _, grad = obj.gradient(obj.u0, y, cross_entropy)
+        obj = Objective(model, x, y, boxes)
+        _, _, grad = obj.gradient(obj.u0, cross_entropy)
         u = project({k: v + eps * grad[k].sign() for k, v in obj.u0.items()}, obj, eps, "linf")
         with torch.no_grad():
             correct = obj.logits(u).argmax(1) == y
@@ -273,25 +315,19 @@ def pgd(
     """
     alpha = step_size * eps / max(steps, 1)
     with frozen_eval(model):
-        obj = Objective(model, x, boxes)
-        gen = gen or torch.Generator().manual_seed(0)
-        u = random_start(obj, eps, norm, gen) if random_init else dict(obj.u0)
-        correct = torch.ones(len(y), dtype=torch.bool)
-        best = dict(u)
+        full = Objective(model, x, y, boxes)
+        u = random_start(full, eps, norm, gen or torch.Generator()) if random_init else full.u0
+        track, obj = Tracker(u), full
         for _ in range(steps):
-            logits, _, grad = obj.gradient(u, y, cross_entropy)
-            correct, best = _track(logits.argmax(1) == y, correct, u, best)
+            logits, _, grad = obj.gradient(u, cross_entropy)
+            keep = track.update(logits.argmax(1) == obj.y, u)
+            if not keep.all():
+                obj, u, grad = obj.subset(keep), rows(u, keep), rows(grad, keep)
+            if not len(obj.y):
+                break
             direction = step_direction(grad, norm)
             u = project({k: v + alpha * direction[k] for k, v in u.items()}, obj, eps, norm)
-        with torch.no_grad():
-            correct, best = _track(obj.logits(u).argmax(1) == y, correct, u, best)
-    return _result(obj, best, correct)
-
-
-def _track(
-    now: torch.Tensor, correct: torch.Tensor, u: Unit, best: Unit
-) -> tuple[torch.Tensor, Unit]:
-    """Samples not fooled before follow the iterate ``u``; fooled ones keep their first fooling
-    iterate. Returns (correct so far and now, the kept iterates)."""
-    best = {k: torch.where(_per_sample(correct, v), u[k].detach(), v) for k, v in best.items()}
-    return correct & now, best
+        if len(obj.y):
+            with torch.no_grad():
+                track.update(obj.logits(u).argmax(1) == obj.y, u)
+    return _result(full, track.kept, track.correct)

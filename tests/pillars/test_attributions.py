@@ -21,21 +21,21 @@ from fivefold.pillars.attributions import (
     quadrature,
     saliency,
 )
-from fivefold.pillars.forwards import DictForward, EmbeddingForward, find_embedding
+from fivefold.pillars.forwards import DictForward, EmbeddingForward, find_embedding, inference_copy
 
 pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 
 
 def small_cnn() -> nn.Module:
     torch.manual_seed(0)
+    bn = nn.BatchNorm2d(8)
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 8, 3, padding=1), bn, nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Linear(16, 10),
     )  # fmt: skip
-    bn = model[1]
-    bn.running_mean.uniform_(-0.2, 0.2)
-    bn.running_var.uniform_(0.5, 2.0)
+    bn.running_mean = torch.linspace(-0.2, 0.2, 8)  # non-trivial statistics
+    bn.running_var = torch.linspace(0.5, 2.0, 8)
     return model.eval()
 
 
@@ -58,9 +58,7 @@ TARGET = torch.tensor([0, 3, 5, 9, 1, 2])
 def test_ig_equals_captum(make: type[nn.Module], method: str) -> None:
     model, x, base = make(), images(), torch.full((1, 1, 8, 8), 0.1)
     (ours,) = integrated_gradients(model, (x,), (base,), TARGET, n_steps=50, method=method)  # type: ignore[arg-type]
-    theirs = IntegratedGradients(model).attribute(
-        x, base, target=TARGET, n_steps=50, method=method
-    )
+    theirs = IntegratedGradients(model).attribute(x, base, target=TARGET, n_steps=50, method=method)
     assert ours.shape == x.shape
     assert torch.allclose(ours, theirs, atol=1e-4, rtol=0)
 
@@ -75,7 +73,7 @@ def test_ig_chunking_does_not_change_the_result() -> None:
 def test_quadrature_follows_captum() -> None:
     alphas, weights = quadrature(50, "gausslegendre")
     assert weights.sum().item() == pytest.approx(1.0, abs=1e-6)
-    assert 0 < alphas.min() and alphas.max() < 1
+    assert alphas.min() > 0 and alphas.max() < 1
     alphas, weights = quadrature(50, "riemann_trapezoid")  # captum: steps of 1/n, halved ends
     assert weights.sum().item() == pytest.approx(1 - 1 / 50, abs=1e-6)
     assert alphas[0] == 0 and alphas[-1] == 1
@@ -95,10 +93,11 @@ def test_ig_completeness_on_a_smooth_model() -> None:
 
 def test_ig_is_exact_for_a_linear_model() -> None:
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    linear = nn.Linear(64, 10)
+    model = nn.Sequential(nn.Flatten(), linear).eval()
     x, base = images(), torch.rand(1, 1, 8, 8)
     (attr,) = integrated_gradients(model, (x,), (base,), TARGET, n_steps=7)
-    weight = model[1].weight[TARGET].view(-1, 1, 8, 8)
+    weight = linear.weight[TARGET].view(-1, 1, 8, 8)
     assert torch.allclose(attr, (x - base) * weight, atol=1e-6)
     assert convergence_delta(model, (x,), (base,), (attr,), TARGET).abs().max() < 1e-5
 
@@ -130,10 +129,10 @@ def test_gradient_shap_agrees_with_captum_in_expectation() -> None:
     model, x = small_mlp(nn.Tanh), images(4)
     dist = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(5))
     gen = torch.Generator().manual_seed(1)
-    kw = {"n_samples": 3000, "stdevs": 0.05}
-    (ours,) = gradient_shap(model, (x,), (dist,), TARGET[:4], generator=gen, **kw)  # type: ignore[arg-type]
+    n, sd = 3000, 0.05
+    (ours,) = gradient_shap(model, (x,), (dist,), TARGET[:4], generator=gen, n_samples=n, stdevs=sd)
     torch.manual_seed(0)
-    theirs = GradientShap(model).attribute(x, dist, target=TARGET[:4], **kw)  # type: ignore[arg-type]
+    theirs = GradientShap(model).attribute(x, dist, target=TARGET[:4], n_samples=n, stdevs=sd)
     # both are Monte-Carlo estimates of one expectation: compare per-sample totals and maps
     assert torch.allclose(ours.flatten(1).sum(1), theirs.flatten(1).sum(1), atol=0.05)
     assert (ours - theirs).abs().max() < 0.1 * theirs.abs().max()
@@ -161,7 +160,8 @@ class TinyText(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         keep = (ids != 0).float().unsqueeze(-1)  # (B, L, 1)
         pooled = (self.embed(ids) * keep).sum(1) / keep.sum(1).clamp(min=1)
-        return self.out(torch.tanh(self.hidden(pooled)))
+        logits: torch.Tensor = self.out(torch.tanh(self.hidden(pooled)))
+        return logits
 
 
 def text_ids() -> torch.Tensor:
@@ -175,9 +175,10 @@ def test_text_ig_in_embedding_space_is_complete_and_equals_layer_ig() -> None:
     emb, pad = forward.embed(ids), forward.embed(torch.zeros_like(ids))
     (attr,) = integrated_gradients(forward, (emb,), (pad,), target, extra=(ids,), n_steps=50)
     delta = convergence_delta(forward, (emb,), (pad,), (attr,), target, extra=(ids,))
-    gap = model(ids).gather(1, target[:, None])[:, 0] - forward(pad.expand_as(emb), ids)[
-        torch.arange(3), target
-    ]
+    gap = (
+        model(ids).gather(1, target[:, None])[:, 0]
+        - forward(pad.expand_as(emb), ids)[torch.arange(3), target]
+    )
     assert (delta.abs() / gap.abs().clamp(min=1e-3)).max() < 1e-2
     theirs = LayerIntegratedGradients(model, model.embed).attribute(
         ids, torch.zeros_like(ids), target=target, n_steps=50
@@ -196,7 +197,8 @@ def test_dict_inputs_get_one_attribution_each() -> None:
             self.a, self.b = a, b
 
         def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
-            return torch.tanh(self.a(x["left"])) * self.b(x["right"])
+            logits: torch.Tensor = torch.tanh(self.a(x["left"])) * self.b(x["right"])
+            return logits
 
     model = Two().eval()
     left, right = torch.randn(5, 4), torch.randn(5, 6)
@@ -208,3 +210,17 @@ def test_dict_inputs_get_one_attribution_each() -> None:
     )
     for o, t in zip(ours, theirs, strict=True):
         assert torch.allclose(o, t, atol=1e-4)
+
+
+def test_inference_copy_folds_batch_norm_and_computes_the_same_function() -> None:
+    model = small_cnn().train()
+    fast = inference_copy(model)
+    assert model.training and not fast.training
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    x = images()
+    model.eval()
+    assert torch.allclose(fast(x), model(x), atol=1e-5)
+    (a,) = integrated_gradients(fast, (x,), (torch.zeros(1, 1, 8, 8),), TARGET)
+    (b,) = integrated_gradients(model, (x,), (torch.zeros(1, 1, 8, 8),), TARGET)
+    assert torch.allclose(a, b, atol=1e-5)

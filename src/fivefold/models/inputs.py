@@ -22,7 +22,7 @@ from torch import nn
 from fivefold.data.task import Inputs, Modality, ModalityInfo, Task
 from fivefold.errors import ConfigError
 
-__all__ = ["Encoder", "InputAdapter", "fuse_inputs", "require_kind"]
+__all__ = ["Encoder", "InputAdapter", "Standardize", "fuse_inputs", "require_kind"]
 
 FuseMode = Literal["concat", "flatten"]
 
@@ -67,6 +67,38 @@ class Encoder(nn.Module):
     def forward(self, x: Inputs) -> torch.Tensor:
         out: torch.Tensor = self.body(self.adapter(x))
         return out
+
+
+class Standardize(nn.Module):
+    """Per-channel ``(x - mean) / std`` of (B, C, ...) inputs with fixed statistics.
+
+    Unlike an input batch norm, it behaves the same in training and evaluation from the first
+    step, which matters on tiny data sets trained for a few dozen steps.
+
+    Args:
+        mean: (C,) channel means.
+        std: (C,) channel standard deviations.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone().float())
+        self.register_buffer("std", std.detach().clone().float().clamp(min=1e-6))
+
+    @classmethod
+    def fit(cls, adapter: InputAdapter, task: Task) -> Standardize:
+        """Statistics of ``task``'s training split, after fusion, over samples and time/space."""
+        with torch.no_grad():
+            x = adapter(task.train.x).float()  # (N, C, ...)
+            dims = [0, *range(2, x.dim())]
+            return cls(x.mean(dim=dims), x.std(dim=dims, correction=0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)  # broadcast over (B, C, ...)
+        return (x - self.mean.view(shape)) / self.std.view(shape)
 
 
 def fuse_inputs(task: Task, *, flatten: bool = False) -> tuple[InputAdapter, ModalityInfo]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from fivefold.data.task import Task
 from fivefold.models.base import MODELS, Classifier, ModelPlugin
-from fivefold.models.inputs import Encoder, fuse_inputs, require_kind
+from fivefold.models.inputs import Encoder, Standardize, fuse_inputs, require_kind
 from fivefold.schema import option
 
 __all__ = ["RNNConfig", "RecurrentEncoder", "build_gru", "build_lstm"]
@@ -32,7 +32,7 @@ class RNNConfig:
         0.0, help="dropout between stacked layers and on the features", min=0.0, max=0.9
     )
     input_norm: bool = option(
-        True, help="batch-normalise each input channel (series are often not standardised)"
+        True, help="standardise each input channel with the training split's mean and std"
     )
 
 
@@ -43,13 +43,16 @@ class RecurrentEncoder(nn.Module):
         cell: "gru" or "lstm".
         in_channels: C, the size of each time step's input vector.
         config: the model options.
+        norm: applied to the (B, C, T) input first (e.g. a :class:`Standardize`).
     """
 
-    def __init__(self, cell: Cell, in_channels: int, config: RNNConfig) -> None:
+    def __init__(
+        self, cell: Cell, in_channels: int, config: RNNConfig, norm: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.pooling = config.pooling
         self.directions = 2 if config.bidirectional else 1
-        self.norm = nn.BatchNorm1d(in_channels) if config.input_norm else nn.Identity()
+        self.norm = norm or nn.Identity()
         rnn_cls = nn.GRU if cell == "gru" else nn.LSTM
         self.rnn = rnn_cls(
             in_channels,
@@ -77,7 +80,8 @@ class RecurrentEncoder(nn.Module):
 def _build(cell: Cell, config: RNNConfig, task: Task) -> Classifier:
     adapter, info = fuse_inputs(task)
     require_kind(cell, info, ("sequence",), task)
-    body = RecurrentEncoder(cell, info.shape[0], config)
+    norm = Standardize.fit(adapter, task) if config.input_norm else None
+    body = RecurrentEncoder(cell, info.shape[0], config, norm)
     width = config.hidden_size * body.directions
     return Classifier(Encoder(adapter, body), width, task.n_classes)
 

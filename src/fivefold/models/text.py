@@ -1,15 +1,21 @@
-"""A small trainable text encoder over the task's own vocabulary (no pretrained weights).
+"""Small trainable text encoders over the task's own vocabulary (no pretrained weights).
 
-Token ids are embedded (id 0 is padding and embeds to zeros), then either convolved with
-several n-gram widths and max-pooled over the non-padding positions (Kim 2014), or, with no
-widths, averaged over the non-padding tokens (a bag of embeddings).
+Two encoders, both respecting the padding mask (token id 0):
 
-Reference: Kim, "Convolutional neural networks for sentence classification", EMNLP 2014.
+- ``bag`` (default): the mean of the word embeddings and of hashed word-bigram embeddings,
+  as fastText does. Fast on a CPU and as accurate as TF-IDF + logistic regression on short
+  reviews.
+- ``cnn``: word embeddings convolved with several n-gram widths, each filter max-pooled over
+  the real tokens (Kim 2014).
+
+Reference: Joulin et al., "Bag of tricks for efficient text classification", EACL 2017;
+Kim, "Convolutional neural networks for sentence classification", EMNLP 2014.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -19,23 +25,69 @@ from fivefold.models.base import MODELS, Classifier, ModelPlugin
 from fivefold.models.inputs import Encoder, fuse_inputs, require_kind
 from fivefold.schema import option
 
-__all__ = ["TextCNN", "TextConfig", "build_text"]
+__all__ = ["BagOfNgrams", "TextCNN", "TextConfig", "build_text"]
+
+_HASH_PRIME = 1_000_003
 
 
 @dataclass(frozen=True)
 class TextConfig:
     """Options of the ``text`` model."""
 
-    embedding_dim: int = option(128, help="width of the word embeddings", min=1)
-    kernel_sizes: tuple[int, ...] = option(
-        (3, 4, 5), help="n-gram widths of the convolutions; [] averages the embeddings", min=1
+    encoder: Literal["bag", "cnn"] = option(
+        "bag", help="bag: mean of word and bigram embeddings; cnn: n-gram convolutions"
     )
-    filters: int = option(100, help="convolution filters per n-gram width", min=1)
+    embedding_dim: int = option(128, help="width of the word (and bigram) embeddings", min=1)
+    bigram_buckets: int = option(
+        32768, help="bag: hash buckets for word-bigram embeddings (0: words only)", min=0
+    )
+    kernel_sizes: tuple[int, ...] = option(
+        (3, 4, 5), help="cnn: n-gram widths of the convolutions", min=1
+    )
+    filters: int = option(100, help="cnn: convolution filters per n-gram width", min=1)
     dropout: float = option(0.5, help="dropout on the pooled features", min=0.0, max=0.9)
+
+    def __post_init__(self) -> None:
+        if self.encoder == "cnn" and not self.kernel_sizes:
+            raise ValueError("kernel_sizes: the cnn encoder needs at least one width")
+
+
+def _masked_mean(e: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """(B, L, E) embeddings, (B, L) bool → (B, E) mean over the kept positions (0 if none)."""
+    w = keep.unsqueeze(-1).to(e.dtype)  # (B, L, 1)
+    return (e * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
+
+
+class BagOfNgrams(nn.Module):
+    """(B, L) token ids → (B, E): mean embedding of the words and hashed word bigrams.
+
+    Args:
+        vocab_size: number of word ids (0 is padding).
+        config: the model options.
+    """
+
+    def __init__(self, vocab_size: int, config: TextConfig) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.buckets = config.bigram_buckets
+        # ids [0, V) are words, [V, V + buckets) bigram hash buckets
+        self.embed = nn.Embedding(vocab_size + self.buckets, config.embedding_dim, padding_idx=0)
+        self.dropout = nn.Dropout(config.dropout)
+        self.feature_dim = config.embedding_dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        keep = ids != 0  # (B, L)
+        if self.buckets:
+            bigrams = (ids[:, :-1] * _HASH_PRIME + ids[:, 1:]) % self.buckets + self.vocab_size
+            keep = torch.cat([keep, keep[:, :-1] & keep[:, 1:]], dim=1)  # (B, 2L - 1)
+            ids = torch.cat([ids, bigrams], dim=1)  # (B, 2L - 1)
+        pooled = _masked_mean(self.embed(ids), keep)  # (B, E)
+        out: torch.Tensor = self.dropout(pooled)
+        return out
 
 
 class TextCNN(nn.Module):
-    """(B, L) token ids → (B, D) features; D = filters x widths, or embedding_dim without widths.
+    """(B, L) token ids → (B, filters x widths): n-gram convolutions, max over real tokens.
 
     Args:
         vocab_size: number of token ids (0 is padding).
@@ -45,46 +97,43 @@ class TextCNN(nn.Module):
     def __init__(self, vocab_size: int, config: TextConfig) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, config.embedding_dim, padding_idx=0)
+        # padding k // 2 on both sides gives L outputs for odd k and L + 1 for even k (cut below)
         self.convs = nn.ModuleList(
-            nn.Conv1d(config.embedding_dim, config.filters, k, padding="same")
+            nn.Conv1d(config.embedding_dim, config.filters, k, padding=k // 2)
             for k in config.kernel_sizes
         )
         self.dropout = nn.Dropout(config.dropout)
-        n_convs = len(config.kernel_sizes)
-        self.feature_dim = config.filters * n_convs if n_convs else config.embedding_dim
+        self.feature_dim = config.filters * len(config.kernel_sizes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         pad = (ids == 0).unsqueeze(1)  # (B, 1, L)
         e = self.embed(ids).transpose(1, 2)  # (B, L, E) → (B, E, L)
-        if not self.convs:
-            keep = (~pad).to(e.dtype)
-            pooled = e.sum(dim=2) / keep.sum(dim=2).clamp(min=1.0)  # masked mean: (B, E)
-            out: torch.Tensor = self.dropout(pooled)
-            return out
         # ReLU outputs are >= 0, so zeroing padded positions leaves the max over real tokens
         # unchanged (and gives zeros for an empty text)
-        maps = [torch.relu(conv(e)).masked_fill(pad, 0.0) for conv in self.convs]  # (B, F, L)
-        pooled = torch.cat([m.amax(dim=2) for m in maps], dim=1)  # (B, F x widths)
-        out = self.dropout(pooled)
+        length = ids.shape[1]
+        maps = [torch.relu(conv(e)[..., :length]).masked_fill(pad, 0.0) for conv in self.convs]
+        pooled = torch.cat([m.amax(dim=2) for m in maps], dim=1)  # (B, F, L) → (B, F x widths)
+        out: torch.Tensor = self.dropout(pooled)
         return out
 
 
 def build_text(config: TextConfig, task: Task) -> Classifier:
-    """A TextCNN over the task's vocabulary (``ModalityInfo.vocab_size``).
+    """A bag-of-n-grams or CNN text encoder over the task's vocabulary.
 
     Args:
         config: the model options.
-        task: gives the vocabulary size and the number of classes.
+        task: gives the vocabulary size (``ModalityInfo.vocab_size``) and the number of classes.
 
     Returns:
         a Classifier whose encoder maps (B, L) token ids to (B, D) features.
     """
     adapter, info = fuse_inputs(task)
     require_kind("text", info, ("text",), task)
-    body = TextCNN(info.vocab_size, config)
+    encoder = BagOfNgrams if config.encoder == "bag" else TextCNN
+    body = encoder(info.vocab_size, config)
     return Classifier(Encoder(adapter, body), body.feature_dim, task.n_classes)
 
 
-MODELS.register("text", help="word-embedding CNN (Kim 2014) trained on the task's vocabulary")(
+MODELS.register("text", help="trainable text encoder: bag of n-grams (fastText) or Kim CNN")(
     ModelPlugin(TextConfig, build_text, frozenset({"text"}))
 )

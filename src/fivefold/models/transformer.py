@@ -21,7 +21,13 @@ from torch import nn
 
 from fivefold.data.task import ModalityInfo, Task
 from fivefold.models.base import MODELS, Classifier, ModelPlugin
-from fivefold.models.inputs import Encoder, fuse_inputs, require_kind
+from fivefold.models.inputs import (
+    Encoder,
+    InputAdapter,
+    Standardize,
+    fuse_inputs,
+    require_kind,
+)
 from fivefold.schema import option
 
 __all__ = ["TransformerBody", "TransformerConfig", "build_transformer"]
@@ -44,7 +50,7 @@ class TransformerConfig:
     image_patch: int = option(4, help="patch side for images (4 → 2x2 patches on 8x8)", min=1)
     sequence_patch: int = option(1, help="time steps per token for sequences", min=1)
     input_norm: bool = option(
-        True, help="batch-normalise each sequence channel (series are often not standardised)"
+        True, help="standardise each sequence channel with the training split's mean and std"
     )
 
     def __post_init__(self) -> None:
@@ -61,16 +67,18 @@ class PatchEmbed(nn.Module):
         shape: (C, H, W) or (C, T), the per-sample input shape.
         patch: patch side (images) or length (sequences).
         dim: token width.
-        input_norm: batch-normalise each channel of a (B, C, T) sequence first.
+        norm: applied to the input first (e.g. a :class:`Standardize`).
     """
 
-    def __init__(self, shape: tuple[int, ...], patch: int, dim: int, input_norm: bool) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], patch: int, dim: int, norm: nn.Module | None = None
+    ) -> None:
         super().__init__()
         channels, *spatial = shape
         self.patch = patch
         self.n_tokens = math.prod(math.ceil(s / patch) for s in spatial)
         conv = nn.Conv2d if len(spatial) == 2 else nn.Conv1d
-        self.norm = nn.BatchNorm1d(channels) if input_norm else nn.Identity()
+        self.norm = norm or nn.Identity()
         self.proj = conv(channels, dim, patch, stride=patch)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -158,12 +166,15 @@ class TransformerBody(nn.Module):
         return (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)
 
 
-def _tokens(info: ModalityInfo, config: TransformerConfig) -> PatchEmbed | TokenEmbed:
+def _tokens(
+    info: ModalityInfo, config: TransformerConfig, adapter: InputAdapter, task: Task
+) -> PatchEmbed | TokenEmbed:
     if info.kind == "text":
         return TokenEmbed(info.vocab_size, info.shape[0], config.dim)
-    if info.kind == "image":
-        return PatchEmbed(info.shape, config.image_patch, config.dim, input_norm=False)
-    return PatchEmbed(info.shape, config.sequence_patch, config.dim, config.input_norm)
+    if info.kind == "image":  # already in known bounds
+        return PatchEmbed(info.shape, config.image_patch, config.dim)
+    norm = Standardize.fit(adapter, task) if config.input_norm else None
+    return PatchEmbed(info.shape, config.sequence_patch, config.dim, norm)
 
 
 def build_transformer(config: TransformerConfig, task: Task) -> Classifier:
@@ -178,7 +189,7 @@ def build_transformer(config: TransformerConfig, task: Task) -> Classifier:
     """
     adapter, info = fuse_inputs(task)
     require_kind("transformer", info, ("image", "sequence", "text"), task)
-    body = TransformerBody(_tokens(info, config), config)
+    body = TransformerBody(_tokens(info, config, adapter, task), config)
     return Classifier(Encoder(adapter, body), config.dim, task.n_classes)
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from fivefold.data.task import Inputs
-from fivefold.pillars.attacks import (
+from fivefold.pillars.attack_space import (
     AttackResult,
     Box,
     Norm,
@@ -220,4 +220,6 @@ def apgd(
             k = checkpoints.due()
             if k is not None:
                 _checkpoint(s, i, k)
+        else:
+            track.finish(rows(s.u, keep))
     return AttackResult(full.inputs(track.kept), track.correct)

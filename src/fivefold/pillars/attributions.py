@@ -6,7 +6,10 @@ attributed (token ids when attributing in embedding space) and are repeated alon
 inputs. Attributions have the inputs' shapes. The model must be in eval mode so that rows do not
 interact (batch norm uses running statistics, dropout is off): then the gradient of the *sum* of
 the target logits over all rows is every row's own gradient, and one ``torch.autograd.grad``
-replaces captum's per-row backward passes.
+replaces captum's per-row backward passes. Work is cut into chunks of samples (with all their
+steps) that fit ``max_rows`` rows and ``CHUNK_ELEMENTS`` input numbers: on CPU, chunks whose
+activations stay in cache run faster than one huge batch (a 1x28x28 CNN was fastest at ~100-400
+rows per pass, an 8x8 one at ~1-2k).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ Forward = Callable[..., Tensor]
 IGMethod = Literal["gausslegendre", "riemann_trapezoid"]
 
 DEFAULT_MAX_ROWS = 4096
-"""Rows per forward/backward pass (interpolation steps x samples); bounds peak memory."""
+"""At most this many rows (interpolation steps x samples) per forward/backward pass."""
+CHUNK_ELEMENTS = 2**17
+"""And at most this many input numbers per pass (cache-sized chunks beat one huge batch)."""
 
 
 def _repeat(t: Tensor, n: int) -> Tensor:
@@ -46,10 +51,12 @@ def _take(ts: Tensors, rows: slice | Tensor) -> Tensors:
     return tuple(t[rows] for t in ts)
 
 
-def _chunks(n_samples: int, rows_per_sample: int, max_rows: int) -> list[slice]:
-    """Slices of samples such that ``rows_per_sample x len(slice) ≤ max_rows`` (at least 1)."""
-    size = max(1, max_rows // max(1, rows_per_sample))
-    return [slice(i, i + size) for i in range(0, n_samples, size)]
+def _chunks(inputs: Tensors, rows_per_sample: int, max_rows: int) -> list[slice]:
+    """Slices of samples whose ``rows_per_sample`` rows each fit the row and element budgets."""
+    numel = sum(x[0].numel() for x in inputs) if len(inputs[0]) else 1
+    rows = min(max_rows, max(1, CHUNK_ELEMENTS // max(1, numel)))
+    size = max(1, rows // max(1, rows_per_sample))
+    return [slice(i, i + size) for i in range(0, len(inputs[0]), size)]
 
 
 def _targets(target: Tensor | int, n: int) -> Tensor:
@@ -73,8 +80,7 @@ def batched_logits(
     forward: Forward, inputs: Tensors, extra: Tensors = (), max_rows: int = DEFAULT_MAX_ROWS
 ) -> Tensor:
     """(N, C) logits of ``forward(*inputs, *extra)`` computed in chunks of ``max_rows`` rows."""
-    n = len(inputs[0])
-    parts = [forward(*_take(inputs, s), *_take(extra, s)) for s in _chunks(n, 1, max_rows)]
+    parts = [forward(*_take(inputs, s), *_take(extra, s)) for s in _chunks(inputs, 1, max_rows)]
     return torch.cat(parts).float()
 
 
@@ -154,7 +160,7 @@ def integrated_gradients(
         _ig_chunk(
             forward, _take(inputs, s), _take(bases, s), _take(extra, s), target=target[s], rule=rule
         )
-        for s in _chunks(n, n_steps, max_rows)
+        for s in _chunks(inputs, n_steps, max_rows)
     ]
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
 
@@ -186,10 +192,8 @@ def convergence_delta(
 def _gradients(
     forward: Forward, inputs: Tensors, target: Tensor, extra: Tensors, rows: int
 ) -> Tensors:
-    n = len(inputs[0])
-    parts = [
-        _grads(forward, _take(inputs, s), _take(extra, s), target[s]) for s in _chunks(n, 1, rows)
-    ]
+    chunks = _chunks(inputs, 1, rows)
+    parts = [_grads(forward, _take(inputs, s), _take(extra, s), target[s]) for s in chunks]
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
 
 
@@ -270,19 +274,11 @@ def gradient_shap(
     The expectation is over baselines b ~ distribution, noise ε ~ N(0, σ²) and a ~ U(0, 1),
     estimated with ``n_samples`` draws per input.
 
-    Args:
-        forward: ``forward(*inputs, *extra)`` → (N, C) logits.
-        inputs: tensors (B, ...).
+    Args (others as in :func:`integrated_gradients`):
         distribution: baseline tensors (K, ...); each draw picks one row uniformly.
-        target: (B,) class per sample, or one class for all.
-        extra: per-sample (B, ...) tensors passed after the inputs, not attributed.
         n_samples: draws per sample (all evaluated in one pass per chunk).
         stdevs: standard deviation of the gaussian input noise, one for all inputs or per input.
         generator: the random stream (seed it for reproducible attributions).
-        max_rows: rows per forward/backward.
-
-    Returns:
-        attributions with the inputs' shapes.
 
     Reference: Lundberg & Lee, "A unified approach to interpreting model predictions", NeurIPS
     2017; Erion et al., "Improving performance of deep learning models with axiomatic
@@ -296,6 +292,6 @@ def gradient_shap(
         _shap_chunk(
             forward, _take(inputs, s), distribution, _take(extra, s), target=target[s], draws=draws
         )
-        for s in _chunks(n, n_samples, max_rows)
+        for s in _chunks(inputs, n_samples, max_rows)
     ]
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))

@@ -151,9 +151,10 @@ def _text_space(model: nn.Module, split: Split, keys: tuple[str, ...]) -> Space:
     if valid.shape[1] != emb.shape[1]:
         valid = torch.ones(emb.shape[:2], dtype=torch.bool)
     scale = float(forward.embedding.weight.detach().std()) or 1.0
-    base, text = (pad.expand_as(emb),), ("text",)  # type: tuple[Tensor], tuple[Modality]
+    kinds: tuple[Modality, ...] = ("text",)
+    base = (pad.expand_as(emb),)
     return Space(
-        forward, (emb,), ids, base, (pad,), (scale,), (-1,), valid, text, ("+".join(keys),)
+        forward, (emb,), ids, base, (pad,), (scale,), (-1,), valid, kinds, ("+".join(keys),)
     )
 
 
@@ -183,7 +184,8 @@ def build_space(
     if any(task.inputs[k].kind == "text" for k in keys):
         return _text_space(model, split, keys)
     xs, train = _split_tensors(split.x, keys), _split_tensors(task.train.x, keys)
-    rows = distribution or task.train.subset(torch.arange(min(32, len(task.train))))
+    if distribution is None:
+        distribution = task.train.subset(torch.arange(min(32, len(task.train))))
     infos = [task.inputs[k] for k in keys]
     bases = tuple(
         _baseline(i, x, t, baseline).expand_as(x) for i, x, t in zip(infos, xs, train, strict=True)
@@ -193,7 +195,7 @@ def build_space(
     valid = torch.ones_like(unit_scores(xs, pool), dtype=torch.bool)
     scale = tuple(_scale(i, t) for i, t in zip(infos, train, strict=True))
     kinds = tuple(i.kind for i in infos)
-    dist = _split_tensors(rows.x, keys)
+    dist = _split_tensors(distribution.x, keys)
     return Space(forward, xs, (), bases, dist, scale, pool, valid, kinds, keys)
 
 

@@ -8,15 +8,19 @@ For ``n_samples`` stratified test inputs it computes attributions towards the pr
   insertion AUC)]: 0 means no better than a random order, higher is more faithful;
 - IG completeness error: mean |Σ attributions - (f(x) - f(b))| / mean |f(x) - f(b)|;
 - max-sensitivity under small L∞ input perturbations (lower = more stable);
-- model-randomisation Spearman correlation (lower = the method depends on the weights).
+- model-randomisation Spearman correlation of |attributions| before and after re-initialising
+  the weights, over units where the input differs from the baseline (lower = the method
+  depends on the weights; a note flags values above 0.5).
+
+Attributions are computed on ``inference_copy(model)`` (eval mode, batch norms folded) and every
+random draw comes from a child seed of the trial seed, so a seed gives identical results.
 
 Headline: ``<first method>_faithfulness_gain`` (``ig_faithfulness_gain`` by default).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -35,6 +39,7 @@ from fivefold.pillars.explanations import (
     take,
 )
 from fivefold.pillars.faithfulness import (
+    Curves,
     Perturbed,
     max_sensitivity,
     perturbation_curves,
@@ -43,6 +48,7 @@ from fivefold.pillars.faithfulness import (
     spearman,
     unit_scores,
 )
+from fivefold.pillars.forwards import inference_copy
 from fivefold.pillars.interpretability_tables import curve_rows, example_rows
 from fivefold.schema import option
 from fivefold.seeding import torch_generator
@@ -116,16 +122,6 @@ def stratified_indices(y: Tensor, n: int, generator: torch.Generator) -> Tensor:
     return perm[torch.argsort(turn, stable=True)[:n]]
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 @dataclass
 class _Run:
     """One evaluation's shared state: what is explained and the per-method results."""
@@ -146,6 +142,10 @@ class _Run:
         return torch_generator(self.seed, "interpretability", *names)
 
     def add(self, name: str, value: float, higher_is_better: bool) -> None:
+        """Record a metric; a non-finite value is left out with a note (JSON has no NaN)."""
+        if not math.isfinite(value):
+            self.notes.append(f"{name} is undefined here (e.g. no non-padding tokens); left out")
+            return
         self.metrics[name] = Metric(float(value), higher_is_better)
 
 
@@ -153,26 +153,27 @@ def _faithfulness(run: _Run) -> None:
     """Deletion/insertion AUCs per method and for a random order, and the gains over random."""
     s, steps, rows = run.space, run.config.deletion_steps, run.config.max_rows
     setup = Perturbed(s.forward, s.inputs, s.baselines, s.extra, run.target, s.pool, s.valid)
-    curves = {
-        "random": perturbation_curves(
-            setup, random_scores(s.valid, run.generator("random")), steps, rows
-        )
-    }
-    curves |= {m: perturbation_curves(setup, sc, steps, rows) for m, sc in run.scores.items()}
+    orders: dict[str, Tensor] = {"random": random_scores(s.valid, run.generator("random"))}
+    orders |= {str(m): v for m, v in run.scores.items()}
+    curves = {m: perturbation_curves(setup, sc, steps, rows) for m, sc in orders.items()}
     rand = curves["random"]
     run.add("random_deletion_auc", rand.deletion_auc(), False)
     run.add("random_insertion_auc", rand.insertion_auc(), True)
-    for method, c in ((m, curves[m]) for m in run.scores):
-        p = PREFIX[method]
-        deletion_gain = rand.deletion_auc() - c.deletion_auc()
-        insertion_gain = c.insertion_auc() - rand.insertion_auc()
-        run.add(f"{p}_deletion_auc", c.deletion_auc(), False)
-        run.add(f"{p}_insertion_auc", c.insertion_auc(), True)
-        run.add(f"{p}_deletion_gain", deletion_gain, True)
-        run.add(f"{p}_insertion_gain", insertion_gain, True)
-        run.add(f"{p}_insertion_minus_deletion", c.insertion_auc() - c.deletion_auc(), True)
-        run.add(f"{p}_faithfulness_gain", (deletion_gain + insertion_gain) / 2, True)
+    for method in run.scores:
+        _gains(run, PREFIX[method], curves[method], rand)
     run.tables["faithfulness_curves"] = curve_rows(curves)
+
+
+def _gains(run: _Run, prefix: str, c: Curves, rand: Curves) -> None:
+    """AUCs of one method and their gains over the random order."""
+    deletion_gain = rand.deletion_auc() - c.deletion_auc()
+    insertion_gain = c.insertion_auc() - rand.insertion_auc()
+    run.add(f"{prefix}_deletion_auc", c.deletion_auc(), False)
+    run.add(f"{prefix}_insertion_auc", c.insertion_auc(), True)
+    run.add(f"{prefix}_deletion_gain", deletion_gain, True)
+    run.add(f"{prefix}_insertion_gain", insertion_gain, True)
+    run.add(f"{prefix}_insertion_minus_deletion", c.insertion_auc() - c.deletion_auc(), True)
+    run.add(f"{prefix}_faithfulness_gain", (deletion_gain + insertion_gain) / 2, True)
 
 
 def _completeness(run: _Run, attributions: Tensors) -> None:
@@ -291,5 +292,5 @@ class InterpretabilityPillar(Pillar):
     Config = InterpretabilityConfig
 
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
-        with _eval_mode(subject.model):
-            return evaluate_interpretability(subject.model, task, self.config, seed)
+        # attributions are computed on an eval-mode copy (batch norms folded, channels-last)
+        return evaluate_interpretability(inference_copy(subject.model), task, self.config, seed)

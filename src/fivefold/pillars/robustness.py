@@ -18,7 +18,7 @@ Croce & Hein, ICML 2020 (AutoAttack); Carlini et al., "On Evaluating Adversarial
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -72,7 +72,7 @@ class RobustnessConfig:
     )
     random_start: bool = option(True, help="PGD starts at a random point of the eps-ball")
     autoattack: bool = option(True, help="also run APGD-CE and APGD-DLR (AutoAttack-style)")
-    apgd_steps: int = option(20, help="APGD iterations (AutoAttack uses 100)", min=1)
+    apgd_steps: int = option(10, help="APGD iterations (AutoAttack uses 100)", min=1)
     large_eps: float | None = option(
         None,
         help="L∞ eps of the 'accuracy ~0 at a huge eps' check; default 1.0 (whole range) for "
@@ -83,7 +83,7 @@ class RobustnessConfig:
     max_corruption_samples: int = option(1000, help="test samples corrupted", min=1)
     text_budget: int = option(3, help="largest number of edits of the text attack", min=0)
     text_candidates: int = option(8, help="random edits tried per text and round", min=1)
-    attack_batch_size: int = option(128, help="samples attacked at once", min=1)
+    attack_batch_size: int = option(256, help="samples attacked at once", min=1)
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:
@@ -158,6 +158,22 @@ def _headline(metrics: dict[str, Metric]) -> str:
     return "clean_accuracy"
 
 
+def _coverage_notes(task: Task, split: Split, cfg: RobustnessConfig) -> list[str]:
+    """Caveats about what the evaluation could not cover on these inputs."""
+    kinds = {info.kind for info in task.inputs.values()}
+    notes = []
+    if "text" in kinds and not has_raw_text(task, split):
+        notes.append(
+            "text inputs without raw texts or a text_encoder: text corruptions and the edit "
+            "attack were skipped"
+        )
+    if kinds - {"text"} and cfg.autoattack and task.n_classes < 3:
+        notes.append("APGD-DLR needs 3 or more classes: the worst case omits it")
+    if any(info.categorical for info in task.inputs.values()):
+        notes.append("gradient attacks perturb numeric columns only; one-hot columns stay exact")
+    return notes
+
+
 class RobustnessPillar(Pillar):
     """Corruption and adversarial accuracy on the test split (see the module docstring)."""
 
@@ -178,6 +194,7 @@ class RobustnessPillar(Pillar):
         text = self._text(subject, task, attacked, seed)
         metrics = robustness_metrics(clean, corrupted, adversarial, text)
         tables = {"corruptions": corrupted, "adversarial": adversarial, "text_attack": text}
+        notes = _coverage_notes(task, small, cfg) + notes
         return PillarResult(_headline(metrics), metrics, tables, notes)
 
     def _adversarial(
@@ -199,7 +216,7 @@ class RobustnessPillar(Pillar):
             notes += sanity_notes(found, None)
         large = _large_eps(cfg, task)
         if large > 0:
-            quick = AttackSettings(**{**settings.__dict__, "autoattack": False})
+            quick = replace(settings, autoattack=False)
             check = adversarial_rows(
                 subject.model, split, task, (large,), "linf", settings=quick, seed=seed
             )

@@ -110,8 +110,8 @@ class AttackSettings:
     step_size: float = 2.5
     random_start: bool = True
     autoattack: bool = True
-    apgd_steps: int = 20
-    batch: int = 128
+    apgd_steps: int = 10
+    batch: int = 256
 
 
 def attack_suite(norm: Norm, settings: AttackSettings, n_classes: int) -> dict[str, Attack]:

@@ -10,7 +10,9 @@ the gain comes from. Attributions must agree within 1e-4 (asserted; the max abs 
 is printed). Both sides are then timed in alternation (ABAB) in one process so machine noise hits
 both equally. Ratio = captum seconds / fivefold seconds (> 1 means fivefold is faster).
 
-Usage: ``python benchmarks/ig_throughput.py [--repeats 7] [--threads N]``
+Usage: ``python benchmarks/ig_throughput.py [--repeats 7] [--threads N] [--chunk-elements N]``
+(on a busy 2-core machine, 2-thread torch stalls on every pass: small chunks then lose to one
+huge batch; measure on a quiet machine, or with ``--threads 1``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 
 from fivefold.data import ModalityInfo, Split, Task
 from fivefold.models import ModelSpec, build_model
+from fivefold.pillars import attributions
 from fivefold.pillars.attributions import integrated_gradients, saliency
 from fivefold.pillars.forwards import inference_copy
 
@@ -144,11 +147,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--quick", action="store_true", help="fewer inputs, for a smoke run")
+    parser.add_argument(
+        "--chunk-elements", type=int, default=0, help="override fivefold's input numbers per pass"
+    )
     args = parser.parse_args()
+    if args.chunk_elements:
+        attributions.CHUNK_ELEMENTS = args.chunk_elements
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require")
-    print(f"load average before: {load_average():.2f}; torch threads {torch.get_num_threads()}")
+    print(
+        f"load average before: {load_average():.2f}; torch threads {torch.get_num_threads()}; "
+        f"fivefold chunk elements {attributions.CHUNK_ELEMENTS}"
+    )
     n_small, n_large = (16, 8) if args.quick else (64, 32)
     rows = [
         ig_case("digits CNN 1x8x8", (1, 8, 8), n_small, args.repeats),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from fairlearn.metrics import MetricFrame  # type: ignore[import-untyped]
+from fairlearn.metrics import MetricFrame
 
 from fivefold.data.task import Inputs, Task
 from fivefold.pillars import metrics as M

@@ -248,7 +248,6 @@ def test_default_model_per_kind(kind: str, expected: str) -> None:
         ({"name": "transformer", "pooling": "cls", "sequence_patch": 7}, "sequence"),
         ({"name": "transformer", "pooling": "cls", "image_patch": 3}, "image28"),
         ({"name": "text", "encoder": "cnn", "kernel_sizes": [2, 3]}, "text"),
-        ({"name": "text", "bigram_buckets": 0}, "text"),
     ],
 )
 def test_non_default_options_build_and_run(options: dict[str, object], kind: str) -> None:

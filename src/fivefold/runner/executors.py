@@ -32,8 +32,10 @@ def run_local(
     env: dict[str, Any],
     on_epoch: Callable[[Trial], EpochCallback] | None = None,
 ) -> ResultIter:
-    """Run trials one after another in this process."""
-    torch.set_num_threads(threads_per_worker(1, exp.train.threads))
+    """Run trials one after another in this process (torch's thread setting is kept unless
+    ``train.threads`` is given)."""
+    if exp.train.threads is not None:
+        torch.set_num_threads(exp.train.threads)
     for trial in trials:
         callback = on_epoch(trial) if on_epoch else None
         yield trial, run_trial(exp, trial, env=env, on_epoch=callback)

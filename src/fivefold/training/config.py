@@ -39,5 +39,7 @@ class TrainConfig:
     eval_batch_size: int = option(1024, help="samples per evaluation forward pass", min=1)
     checkpoint: bool = option(True, help="save the best weights as model.safetensors")
     threads: int | None = option(
-        None, help="torch CPU threads per trial (none: cores divided by workers)", min=1
+        None,
+        help="torch CPU threads per trial (none: torch default, or cores divided by workers)",
+        min=1,
     )

@@ -8,7 +8,7 @@ import torch
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import ConfigError
 from fivefold.models import ModelSpec, build_model, default_model_name
-from fivefold.models.inputs import fuse_inputs
+from fivefold.models.inputs import Standardize, fuse_inputs
 
 
 def task_of(inputs: dict[str, ModalityInfo], n: int = 4) -> Task:
@@ -99,3 +99,18 @@ def test_text_without_vocabulary_is_a_config_error() -> None:
     task = Task("novocab", task.splits, {"x": ModalityInfo("text", (8,))}, task.class_names)
     with pytest.raises(ConfigError, match="needs the vocabulary size"):
         build_model(ModelSpec.parse("text"), task)
+
+
+def test_standardize_uses_fixed_training_statistics() -> None:
+    task = task_of({"b": seq(2, 30), "a": seq(3, 30)}, n=16)
+    x = task.train.x
+    assert isinstance(x, dict)
+    x = {k: 5.0 + 3.0 * v for k, v in x.items()}  # far from standardised
+    task = task.with_splits(train=Split(x, task.train.y))
+    adapter, _ = fuse_inputs(task)
+    norm = Standardize.fit(adapter, task)
+    z = norm(adapter(x))  # (N, 5, 30)
+    torch.testing.assert_close(z.mean(dim=(0, 2)), torch.zeros(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.std(dim=(0, 2), correction=0), torch.ones(5), atol=1e-5, rtol=0)
+    assert set(norm.state_dict()) == {"mean", "std"}  # saved with the model's weights
+    assert not any(True for _ in norm.parameters())  # never trained

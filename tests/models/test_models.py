@@ -243,6 +243,11 @@ def test_default_model_per_kind(kind: str, expected: str) -> None:
     [
         ({"name": "mlp", "hidden": [], "norm": "batch"}, "tabular"),
         ({"name": "mlp", "hidden": [32], "norm": "layer", "activation": "gelu"}, "image8"),
+        ({"name": "cnn", "norm": "group", "dropout": 0.2}, "image8"),
+        (
+            {"name": "cnn", "norm": "group", "sequence_channels": [12], "sequence_kernels": [3]},
+            "multi",
+        ),
         ({"name": "gru", "bidirectional": True, "num_layers": 2, "pooling": "last"}, "sequence"),
         ({"name": "lstm", "bidirectional": True, "pooling": "last"}, "multi"),
         ({"name": "transformer", "pooling": "cls", "sequence_patch": 7}, "sequence"),

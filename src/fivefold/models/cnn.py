@@ -1,7 +1,7 @@
 """Convolutional networks: a small 2-D CNN for images and an FCN-style 1-D CNN for sequences.
 
-Both are stacks of conv → batch norm → ReLU blocks ending in global average pooling, so the
-feature size is the last block's channel count whatever the input size.
+Both are stacks of conv → norm (batch norm by default) → ReLU blocks ending in global average
+pooling, so the feature size is the last block's channel count whatever the input size.
 
 Reference: Wang, Yan & Oates, "Time series classification from scratch with deep neural
 networks: a strong baseline", IJCNN 2017 (the 1-D FCN).
@@ -9,7 +9,9 @@ networks: a strong baseline", IJCNN 2017 (the 1-D FCN).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -33,7 +35,12 @@ class CNNConfig:
         (64, 128, 64), help="output channels of each 1-D conv block (sequences)", min=1
     )
     sequence_kernels: tuple[int, ...] = option(
-        (7, 5, 3), help="kernel width of each 1-D conv block, one per sequence channel", min=1
+        (7, 5, 3), help="kernel width of each 1-D conv block, one per sequence block", min=1
+    )
+    norm: Literal["batch", "group"] = option(
+        "batch",
+        help="batch norm, or group norm (no running statistics: steadier when a tiny data set "
+        "gets only a few dozen optimisation steps)",
     )
     dropout: float = option(0.0, help="dropout on the pooled features", min=0.0, max=0.9)
 
@@ -47,26 +54,32 @@ class CNNConfig:
             )
 
 
+def _norm(kind: Literal["batch", "group"], channels: int, dims: int) -> nn.Module:
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(8, channels), channels)
+    return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+
+
 class ConvNet2d(nn.Module):
-    """3x3 conv-bn-relu blocks, 2x2 max pooling between blocks, global average pooling.
+    """3x3 conv-norm-relu blocks, 2x2 max pooling between blocks, global average pooling.
 
     Args:
         in_channels: C of the (B, C, H, W) input.
-        channels: output channels of each block.
-        dropout: dropout on the pooled features.
+        config: the model options (``image_channels``, ``norm``, ``dropout``).
     """
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...], dropout: float) -> None:
+    def __init__(self, in_channels: int, config: CNNConfig) -> None:
         super().__init__()
+        channels = config.image_channels
         blocks: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip((in_channels, *channels), channels, strict=False)):
             if i > 0:
                 # ceil_mode keeps odd and tiny maps (e.g. 8x8 digits after 3 pools) non-empty
                 blocks.append(nn.MaxPool2d(2, ceil_mode=True))
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)]
-            blocks.append(nn.ReLU())
+            blocks.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False))
+            blocks += [_norm(config.norm, c_out, dims=2), nn.ReLU()]
         self.blocks = nn.Sequential(*blocks)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, H, W) → (B, C', H', W')
@@ -75,25 +88,23 @@ class ConvNet2d(nn.Module):
 
 
 class ConvNet1d(nn.Module):
-    """FCN: 1-D conv-bn-relu blocks with "same" padding, then global average pooling over time.
+    """FCN: 1-D conv-norm-relu blocks with "same" padding, global average pooling over time.
 
     Args:
         in_channels: C of the (B, C, T) input.
-        channels: output channels of each block.
-        kernels: kernel width of each block.
-        dropout: dropout on the pooled features.
+        config: the model options (``sequence_channels``, ``sequence_kernels``, ``norm``,
+            ``dropout``).
     """
 
-    def __init__(
-        self, in_channels: int, channels: tuple[int, ...], kernels: tuple[int, ...], dropout: float
-    ) -> None:
+    def __init__(self, in_channels: int, config: CNNConfig) -> None:
         super().__init__()
+        channels, kernels = config.sequence_channels, config.sequence_kernels
         blocks: list[nn.Module] = []
         for c_in, c_out, k in zip((in_channels, *channels), channels, kernels, strict=False):
-            blocks += [nn.Conv1d(c_in, c_out, k, padding="same", bias=False), nn.BatchNorm1d(c_out)]
-            blocks.append(nn.ReLU())
+            blocks.append(nn.Conv1d(c_in, c_out, k, padding="same", bias=False))
+            blocks += [_norm(config.norm, c_out, dims=1), nn.ReLU()]
         self.blocks = nn.Sequential(*blocks)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, T) → (B, C', T)
@@ -113,14 +124,12 @@ def build_cnn(config: CNNConfig, task: Task) -> Classifier:
     """
     adapter, info = fuse_inputs(task)
     require_kind("cnn", info, ("image", "sequence"), task)
-    body: nn.Module
     if info.kind == "image":
-        body = ConvNet2d(info.shape[0], config.image_channels, config.dropout)
+        body: nn.Module = ConvNet2d(info.shape[0], config)
         width = config.image_channels[-1]
     else:
-        channels, kernels = config.sequence_channels, config.sequence_kernels
-        body = ConvNet1d(info.shape[0], channels, kernels, config.dropout)
-        width = channels[-1]
+        body = ConvNet1d(info.shape[0], config)
+        width = config.sequence_channels[-1]
     return Classifier(Encoder(adapter, body), width, task.n_classes)
 
 

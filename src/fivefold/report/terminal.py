@@ -1,4 +1,4 @@
-"""The scorecard as a terminal table: recipes × headline metrics, mean ± std over seeds."""
+"""The scorecard as a terminal table: headline metrics × recipes, mean ± std over seeds."""
 
 from __future__ import annotations
 
@@ -12,35 +12,36 @@ __all__ = ["print_scorecard", "scorecard_table"]
 
 
 def scorecard_table(scorecard: dict[str, Any]) -> Table:
-    """A rich table of recipes × headline metrics; the best mean per column is bold."""
-    table = Table(title=f"fivefold · {scorecard['experiment']}", title_justify="left")
-    table.add_column("recipe", style="bold")
-    table.add_column("seeds ok", justify="right")
-    headlines = scorecard["headlines"]
-    for name in headlines:
-        table.add_column(name, justify="right")
-    best = _best_per_metric(scorecard, headlines)
-    for recipe, entry in scorecard["recipes"].items():
-        cells = [escape(recipe), f"{entry['n_ok']}/{entry['n_ok'] + entry['n_failed']}"]
-        for name in headlines:
-            m = entry["metrics"].get(name)
-            text = "—" if m is None else f"{m['mean']:.4f} ± {m['std']:.4f}"
-            cells.append(f"[bold green]{text}[/]" if best.get(name) == recipe else text)
-        table.add_row(*cells)
+    """A rich table with one row per headline metric and one column per recipe.
+
+    The best mean of each row is bold green (when there are several recipes); ↑/↓ tells
+    whether higher or lower is better.
+    """
+    table = Table(title=f"fivefold · {escape(scorecard['experiment'])}", title_justify="left")
+    table.add_column("metric", style="bold", no_wrap=True)
+    recipes = scorecard["recipes"]
+    for recipe in recipes:
+        table.add_column(escape(recipe), justify="right", no_wrap=True)
+    table.add_row(
+        "seeds ok", *(f"{e['n_ok']}/{e['n_ok'] + e['n_failed']}" for e in recipes.values())
+    )
+    for name in scorecard["headlines"]:
+        table.add_row(*_metric_row(name, recipes))
     return table
 
 
-def _best_per_metric(scorecard: dict[str, Any], names: list[str]) -> dict[str, str]:
-    best: dict[str, str] = {}
-    for name in names:
-        scored = [
-            (e["metrics"][name]["mean"] * (1 if e["metrics"][name]["higher_is_better"] else -1), r)
-            for r, e in scorecard["recipes"].items()
-            if name in e["metrics"]
-        ]
-        if len(scored) > 1:
-            best[name] = max(scored)[1]
-    return best
+def _metric_row(name: str, recipes: dict[str, Any]) -> list[str]:
+    found = [e["metrics"][name] for e in recipes.values() if name in e["metrics"]]
+    higher = found[0]["higher_is_better"] if found else True
+    sign = 1 if higher else -1
+    best = max((sign * m["mean"] for m in found), default=None) if len(found) > 1 else None
+    cells = [f"{escape(name)} {'↑' if higher else '↓'}"]
+    for entry in recipes.values():
+        m = entry["metrics"].get(name)
+        text = "—" if m is None else f"{m['mean']:.4f} ± {m['std']:.4f}"
+        is_best = m is not None and best is not None and sign * m["mean"] == best
+        cells.append(f"[bold green]{text}[/]" if is_best else text)
+    return cells
 
 
 def print_scorecard(scorecard: dict[str, Any], console: Console | None = None) -> None:
@@ -53,4 +54,5 @@ def print_scorecard(scorecard: dict[str, Any], console: Console | None = None) -
             f"[red]failed[/] {escape(failure['trial'])}: "
             f"{escape(str(err.get('type', '')))}: {escape(str(err.get('message', '')))}",
             highlight=False,
+            soft_wrap=True,
         )

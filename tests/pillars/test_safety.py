@@ -235,3 +235,16 @@ def test_ood_sets_for_multi_input_tasks() -> None:
     shifted, _ = build_ood_set("shift", task, 0, 15)
     assert shifted is not None and isinstance(shifted.x, dict)
     assert shifted.x["img"].shape == (15, 1, 4, 4) and shifted.x["tab"].shape == (15, 3)
+
+
+def test_temperature_not_fitted_when_val_is_perfectly_classified() -> None:
+    from fivefold.pillars.safety import _temperature
+
+    notes: list[str] = []
+    y = np.array([0, 1, 0, 1])
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.5], [0.2, 0.4]])
+    assert _temperature((y, logits), notes) == 1.0
+    assert "not fitted" in notes[0]
+    wrong = logits.copy()
+    wrong[0] = [0.0, 2.0]
+    assert _temperature((y, wrong), []) != 1.0

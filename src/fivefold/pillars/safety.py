@@ -91,12 +91,27 @@ def _calibration(y: Array, logits: Array, val: tuple[Array, Array] | None, bins:
     if val is None:
         part.notes.append("temperature scaling skipped: the task has no val split")
         return part
-    t = M.fit_temperature(val[1], val[0])
+    t = _temperature(val, part.notes)
     scaled = calibration_scores(y, M.softmax(logits, t), bins)
     part.metrics.update({f"{k}_scaled": Metric(v, False) for k, v in scaled.items()})
     part.tables["calibration"].append({"stage": "temperature_scaled", "temperature": t, **scaled})
-    part.notes.append(f"temperature scaling fitted on the val split: T = {t:.4g}")
     return part
+
+
+def _temperature(val: tuple[np.ndarray, np.ndarray], notes: list[str]) -> float:
+    """T fitted on the val split; T = 1 when the fit is ill-posed (no misclassified sample)."""
+    y_val, logits_val = val
+    if bool(np.all(logits_val.argmax(1) == y_val)):
+        notes.append(
+            "temperature scaling not fitted: every val sample is classified correctly, so the "
+            "val NLL keeps falling as T → 0; T = 1 kept (the _scaled metrics equal the raw ones)"
+        )
+        return 1.0
+    t = M.fit_temperature(logits_val, y_val)
+    notes.append(f"temperature scaling fitted on the val split: T = {t:.4g}")
+    if t < 0.06 or t > 19.0:
+        notes.append("the fitted temperature is at its search bound; treat it with care")
+    return t
 
 
 def _selective(y: Array, prob: Array, coverage: float) -> _Part:

@@ -10,7 +10,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.datasets import load_digits
 from torch import nn
 
 from fivefold.data.task import ModalityInfo, Split, Task
@@ -191,28 +190,11 @@ def test_text_and_multi_input_splits_are_corrupted_per_input() -> None:
 
 
 @pytest.fixture(scope="module")
-def digits_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+def digits_model(
+    trained_digits_cnn: tuple[nn.Module, torch.Tensor, torch.Tensor],
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """A small CNN trained for about a second on scikit-learn digits in [0, 1]."""
-    data = load_digits()
-    x = torch.tensor(data.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(data.target)
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(32 * 16, 10),
-    )
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(6):
-        for idx in torch.split(torch.randperm(1400), 64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()  # type: ignore[no-untyped-call]
-            opt.step()
-    return model.eval(), x[1400:], y[1400:]
+    return trained_digits_cnn
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS["image"]))

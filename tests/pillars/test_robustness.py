@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 from fivefold.data.task import ModalityInfo, Split, Task
@@ -37,29 +36,13 @@ def _splits(x: Any, y: torch.Tensor, texts: tuple[str, ...] | None = None) -> di
 
 
 @pytest.fixture(scope="module")
-def digits() -> tuple[Subject, Task]:
+def digits(
+    trained_digits_cnn: tuple[nn.Module, torch.Tensor, torch.Tensor],
+) -> tuple[Subject, Task]:
     """A small CNN trained for about a second on scikit-learn digits in [0, 1]."""
-    data = load_digits()
-    x = torch.tensor(data.data / 16.0, dtype=torch.float32).view(-1, 1, 8, 8)
-    y = torch.tensor(data.target)
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(32 * 16, 10),
-    )
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for _ in range(6):
-        for idx in torch.split(torch.randperm(1400), 64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()  # type: ignore[no-untyped-call]
-            opt.step()
+    model, x_test, y_test = trained_digits_cnn
     info = {"x": ModalityInfo("image", (1, 8, 8), bounds=(0.0, 1.0))}
-    task = Task("digits", _splits(x[1400:], y[1400:]), info, tuple("0123456789"))
+    task = Task("digits", _splits(x_test, y_test), info, tuple("0123456789"))
     return Subject(model.eval()), task
 
 

@@ -34,7 +34,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "gunpoint": {"data": {}, "train": {"epochs": 150, "batch_size": 16, "patience": 40}},
     "italy_power_demand": {"data": {}, "train": {"epochs": 100, "batch_size": 16, "patience": 30}},
     "adult": {"data": {"sensitive": "sex"}, "train": {"epochs": 15, "batch_size": 256}},
-    "rotten_tomatoes": {"data": {}, "train": {"epochs": 30, "batch_size": 64}},
+    "rotten_tomatoes": {"data": {}, "train": {"epochs": 10, "batch_size": 64}},
 }
 
 

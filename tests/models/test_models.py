@@ -263,3 +263,16 @@ def test_non_default_options_build_and_run(options: dict[str, object], kind: str
     assert logits.shape == (4, N_CLASSES)
     if options.get("hidden") == []:
         assert model.feature_dim == 12  # a linear model on the raw features
+
+
+def test_short_sequences_default_to_the_mlp() -> None:
+    from fivefold.data.task import ModalityInfo, Split, Task
+    from fivefold.models.defaults import SHORT_SEQUENCE
+
+    def series(length: int) -> Task:
+        x, y = torch.randn(8, 1, length), torch.arange(8) % 2
+        splits = {k: Split(x, y) for k in ("train", "val", "test")}
+        return Task("s", splits, {"x": ModalityInfo("sequence", (1, length))}, ("a", "b"))
+
+    assert default_model_name(series(SHORT_SEQUENCE - 1)) == "mlp"
+    assert default_model_name(series(SHORT_SEQUENCE)) == "cnn"

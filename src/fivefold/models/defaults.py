@@ -15,15 +15,22 @@ DEFAULT_MODELS: dict[Modality, str] = {
 }
 """The default model per (fused) input kind."""
 
+SHORT_SEQUENCE = 32
+"""Sequences shorter than this default to the MLP: a 1-D CNN's global pooling throws away the
+time position that carries the signal in short fixed-length series (e.g. 24 hourly readings),
+where an MLP is the stronger baseline (Wang, Yan & Oates 2017, UCR results)."""
+
 
 def default_model_name(task: Task) -> str:
     """The default model for ``task``'s inputs, judged by the kind they fuse into.
 
     A multi-input task whose inputs fuse only by flattening (e.g. an image beside a table)
-    gets the MLP.
+    gets the MLP, and so do sequences shorter than :data:`SHORT_SEQUENCE` steps.
 
     Raises:
         ConfigError: the inputs cannot be fused at all (text beside other kinds).
     """
     _, info = fuse_inputs(task)
+    if info.kind == "sequence" and info.shape[-1] < SHORT_SEQUENCE:
+        return "mlp"
     return DEFAULT_MODELS[info.kind]

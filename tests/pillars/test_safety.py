@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from fairlearn.metrics import (  # type: ignore[import-untyped]
     demographic_parity_difference,
     equalized_odds_difference,
 )
+from support import fit_tiny_mlp
 from torch import nn
 
 from fivefold.data import ModalityInfo, Split, Task, shift_split
@@ -60,25 +60,9 @@ def tiny_task(n_classes: int = 2, groups: bool = True, seed: int = 0) -> Task:
 
 
 def tiny_subject(task: Task, steps: int = 60) -> Subject:
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, task.n_classes))
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
     x = task.train.x
     assert isinstance(x, torch.Tensor)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), task.train.y).backward()  # type: ignore[no-untyped-call]
-        opt.step()
-    return Subject(model)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: threads only add contention on a shared CPU (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    return Subject(fit_tiny_mlp(x, task.train.y, task.n_classes, steps))
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fivefold.data.task import ModalityInfo, Split, Task
+from fivefold.data.text import WordVocab
+
 
 def fit_tiny_mlp(x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int) -> nn.Module:
     """A 4-16-C MLP fitted full-batch with Adam for ``steps`` steps (seeded)."""
@@ -16,3 +19,58 @@ def fit_tiny_mlp(x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int) -
         torch.autograd.backward(nn.functional.cross_entropy(model(x), y))
         opt.step()
     return model
+
+
+def tiny_task(kind: str, n: int = 96, seed: int = 0) -> Task:
+    """A small learnable 3-class task of one modality (image, sequence, tabular or text).
+
+    Inputs of image and sequence tasks lie in [0, 1] (their ``bounds``); the tabular task has
+    four numeric features and one three-way one-hot categorical feature; the text task has
+    raw texts, token ids and a fitted vocabulary.
+    """
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    texts: list[str] | None = None
+    encoder = None
+    if kind == "image":
+        x = 0.3 * torch.rand(n, 1, 8, 8, generator=g)
+        for c in range(3):  # class c lights up a horizontal band
+            x[y == c, 0, 2 * c + 1 : 2 * c + 3, :] += 0.6
+        info = ModalityInfo("image", (1, 8, 8), bounds=(0.0, 1.0))
+    elif kind == "sequence":
+        t = torch.linspace(0, 1, 40)
+        x = 0.5 + 0.1 * torch.randn(n, 2, 40, generator=g)
+        x[:, 0] += 0.3 * torch.sin(2 * torch.pi * (y[:, None] + 1) * t)
+        x = x.clamp(0, 1)
+        info = ModalityInfo("sequence", (2, 40), bounds=(0.0, 1.0), feature_names=("a", "b"))
+    elif kind == "tabular":
+        num = torch.randn(n, 4, generator=g) + torch.nn.functional.one_hot(y, 4)[:, :4] * 2.0
+        cat = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=g), 3).float()
+        x = torch.cat([num, cat], dim=1)
+        names = ("f0", "f1", "f2", "f3", "c=a", "c=b", "c=c")
+        info = ModalityInfo("tabular", (7,), feature_names=names, categorical=((4, 5, 6),))
+    elif kind == "text":
+        words = [["good", "great", "fine"], ["bad", "awful", "poor"], ["table", "chair", "lamp"]]
+        filler = ["the", "a", "movie", "was", "it", "and", "plot"]
+        texts = []
+        for i, label in enumerate(y.tolist()):
+            pick = torch.randint(0, 3, (3,), generator=g).tolist()
+            fill = torch.randint(0, len(filler), (4,), generator=g).tolist()
+            tokens = [words[label][p] for p in pick] + [filler[f] for f in fill]
+            order = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(i))
+            texts.append(" ".join(tokens[j] for j in order.tolist()))
+        encoder = WordVocab.fit(texts, min_count=1, max_len=12)
+        x = encoder(texts)
+        info = encoder.info()
+    else:
+        raise ValueError(kind)
+    parts = {
+        "train": slice(0, n // 2),
+        "val": slice(n // 2, 3 * n // 4),
+        "test": slice(3 * n // 4, n),
+    }
+    splits = {
+        name: Split(x[part], y[part], None, None if texts is None else tuple(texts[part]))
+        for name, part in parts.items()
+    }
+    return Task(f"tiny-{kind}", splits, {"x": info}, ("a", "b", "c"), text_encoder=encoder)

@@ -74,6 +74,16 @@ class Experiment:
         key |= {"recipe": full["recipes"][recipe], "seed": seed, "fraction": fraction}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
+    def pool_key(self, model: dict[str, Any]) -> str:
+        """Hash of the data pool and the model, independent of seed and label fraction.
+
+        Trials with the same pool key train on the same inputs (labelled or not) with the same
+        architecture, so label-free work such as self-supervised pretraining can be shared.
+        """
+        data = {k: v for k, v in self.to_dict()["data"].items() if k != "label_fraction"}
+        key = json.dumps({"data": data, "model": model}, sort_keys=True, default=str)
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
 
 def _technique_dict(spec: TechniqueSpec) -> dict[str, Any]:
     return {"technique": spec.name, **to_dict(spec.config)}

@@ -24,7 +24,7 @@ from fivefold.models.base import ModelSpec
 from fivefold.pillars.base import Subject
 from fivefold.runner.metrics import core_metrics
 from fivefold.runner.store import SCHEMA_VERSION, Trial, environment, write_json
-from fivefold.schema import build
+from fivefold.schema import build, to_dict
 from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
@@ -128,6 +128,8 @@ def _train_and_evaluate(
     model = build_model(spec, task)
     t1 = time.perf_counter()
     ctx = FitContext(train_cfg, trial.seed, techniques, workdir, on_epoch)
+    ctx.cache_dir = exp.output_dir / "cache"
+    ctx.cache_key = exp.pool_key({"name": spec.name, **to_dict(spec.config)})
     fitted = compose_fit(techniques, fit)(model, task, ctx)
     t2 = time.perf_counter()
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
@@ -139,6 +141,7 @@ def _train_and_evaluate(
     return {
         "model": {"name": spec.name, **_param_counts(fitted.model)},
         "training": _training_summary(fitted),
+        "techniques": fitted.extras,
         "metrics": core_metrics(subject, task),
         "pillars": pillars,
         "timings": {
@@ -173,5 +176,4 @@ def _training_summary(fitted: FitResult) -> dict[str, Any]:
         "stopped_early": fitted.stopped_early,
         "train_seconds": fitted.train_seconds,
         "final": fitted.history[-1] if fitted.history else {},
-        **{k: v for k, v in fitted.extras.items() if isinstance(v, int | float | str)},
     }

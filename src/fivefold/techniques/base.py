@@ -78,6 +78,9 @@ class Technique:
         requires: data it needs ("groups", "unlabeled", "text").
         conflicts: technique names it cannot be combined with.
         owns_loss: whether it defines the training objective (at most one per recipe).
+        quick: options that make a run fast enough for a smoke test (the shared contract
+            test and ``fivefold list`` examples use them); they must not change what the
+            technique is, only how long it runs.
     """
 
     Config: ClassVar[type[Any]]
@@ -85,6 +88,7 @@ class Technique:
     requires: ClassVar[frozenset[Requirement]] = frozenset()
     conflicts: ClassVar[frozenset[str]] = frozenset()
     owns_loss: ClassVar[bool] = False
+    quick: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, name: str, config: Any) -> None:
         self.name = name

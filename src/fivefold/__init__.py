@@ -11,16 +11,53 @@ Typical notebook use::
     summary.scorecard["recipes"]["baseline"]["metrics"]["test_accuracy"]
 """
 
-from fivefold.config import Experiment, load_experiment, parse_experiment
-from fivefold.data import DATASETS, load_task
-from fivefold.data.task import Split, Task
-from fivefold.errors import FivefoldError
-from fivefold.models import MODELS, build_model
-from fivefold.pillars import PILLARS, PillarResult
-from fivefold.runner.run import RunSummary, run_experiment
-from fivefold.runner.store import read_results
-from fivefold.techniques import TECHNIQUES, Technique
-from fivefold.training.fit import FitContext, fit
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fivefold.config import Experiment, load_experiment, parse_experiment
+    from fivefold.data import DATASETS, load_task
+    from fivefold.data.task import Split, Task
+    from fivefold.errors import FivefoldError
+    from fivefold.models import MODELS, build_model
+    from fivefold.pillars import PILLARS, PillarResult
+    from fivefold.runner.run import RunSummary, run_experiment
+    from fivefold.runner.store import read_results
+    from fivefold.techniques import TECHNIQUES, Technique
+    from fivefold.training.fit import FitContext, fit
+
+# The names load lazily (PEP 562), so that torch-free parts such as ``fivefold.report`` can be
+# imported without importing torch.
+_LAZY = {
+    "Experiment": "fivefold.config",
+    "load_experiment": "fivefold.config",
+    "parse_experiment": "fivefold.config",
+    "DATASETS": "fivefold.data",
+    "load_task": "fivefold.data",
+    "Split": "fivefold.data.task",
+    "Task": "fivefold.data.task",
+    "FivefoldError": "fivefold.errors",
+    "MODELS": "fivefold.models",
+    "build_model": "fivefold.models",
+    "PILLARS": "fivefold.pillars",
+    "PillarResult": "fivefold.pillars",
+    "RunSummary": "fivefold.runner.run",
+    "run_experiment": "fivefold.runner.run",
+    "read_results": "fivefold.runner.store",
+    "TECHNIQUES": "fivefold.techniques",
+    "Technique": "fivefold.techniques",
+    "FitContext": "fivefold.training.fit",
+    "fit": "fivefold.training.fit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fivefold' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,7 @@
 """Command line: parse, call the library, print. No logic lives here.
 
-``fivefold run EXP.toml [--workers N] [--set k=v] [--out DIR]``,
+``fivefold run EXP.toml [--workers N] [--set k=v] [--out DIR] [--tensorboard DIR] [--mlflow URI]``,
+``fivefold report RUN_DIR [--tensorboard DIR] [--mlflow URI]``,
 ``fivefold list datasets|models|techniques|pillars``, ``fivefold explain NAME``.
 """
 
@@ -35,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config field, e.g. --set train.lr=0.01 (repeatable)",
     )
     run.add_argument("--out", help="output folder (overrides the experiment's output)")
+    _tracking_flags(run)
+    report = sub.add_parser("report", help="write report.html and summary.md of a finished run")
+    report.add_argument("run_dir", help="the run's output folder (runs/<experiment>)")
+    _tracking_flags(report)
     audit = sub.add_parser("audit", help="score a model you already have on the pillars")
     audit.add_argument("--model", required=True, help="package.module:factory returning the model")
     audit.add_argument("--weights", required=True, help="model weights (.safetensors)")
@@ -58,11 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tracking_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tensorboard", metavar="DIR", help="also log every trial as TensorBoard event files"
+    )
+    parser.add_argument(
+        "--mlflow", metavar="URI", help="also log every trial to MLflow (e.g. sqlite:///mlflow.db)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fivefold`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
+        "report": _cmd_report,
         "audit": _cmd_audit,
         "list": _cmd_list,
         "explain": _cmd_explain,
@@ -82,7 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from fivefold.cli_run import run_command
 
-    return run_command(args.experiment, args.set, args.out, args.workers)
+    return run_command(
+        args.experiment, args.set, args.out, args.workers, args.tensorboard, args.mlflow
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from fivefold.report.command import report_command
+
+    return report_command(args.run_dir, args.tensorboard, args.mlflow)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:

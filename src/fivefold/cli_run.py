@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fivefold.config import load_experiment
+from fivefold.report.command import report_and_track
 from fivefold.report.terminal import print_scorecard
 from fivefold.runner.run import plan_trials, run_experiment
 from fivefold.runner.store import Trial
@@ -19,8 +20,16 @@ from fivefold.training.fit import EpochCallback
 __all__ = ["audit_command", "run_command"]
 
 
-def run_command(path: str, overrides: Sequence[str], out: str | None, workers: int) -> int:
-    """Run the experiment at ``path``; exit code 0, or 1 when some trial failed."""
+def run_command(
+    path: str,
+    overrides: Sequence[str],
+    out: str | None,
+    workers: int,
+    tensorboard: str | None = None,
+    mlflow: str | None = None,
+) -> int:
+    """Run the experiment at ``path``, write its report and log it to the trackers asked for;
+    exit code 0, or 1 when some trial failed."""
     exp = load_experiment(path, overrides)
     if out:
         exp = dataclasses.replace(exp, output=out)
@@ -63,6 +72,7 @@ def run_command(path: str, overrides: Sequence[str], out: str | None, workers: i
         console.print(f"reused {summary.skipped} finished trial(s) with the same config")
     print_scorecard(summary.scorecard, console)
     console.print(f"results in {escape(str(exp.output_dir))} ({summary.seconds:.1f} s)")
+    report_and_track(exp.output_dir, summary.results, tensorboard, mlflow, console)
     return 1 if summary.failed else 0
 
 

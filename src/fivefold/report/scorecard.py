@@ -1,4 +1,9 @@
-"""Aggregate trial results into a scorecard (reads result dicts only; never imports torch)."""
+"""Aggregate trial results into a scorecard (reads result dicts only; never imports torch).
+
+Per recipe and metric: the values of the seeds, their mean, standard deviation and the
+half-width of the 95 % Student-t interval; per non-baseline recipe and metric: the difference
+from the baseline recipe and its test (:mod:`fivefold.report.stats`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["HEADLINE_METRICS", "build_scorecard", "mean_std"]
+from fivefold.report.stats import compare, t_interval
+
+__all__ = ["HEADLINE_METRICS", "baseline_recipe", "build_scorecard", "mean_std"]
 
 HEADLINE_METRICS = ("test_accuracy", "test_macro_f1", "test_nll")
 _LOWER_IS_BETTER = {"test_nll"}
@@ -36,19 +43,25 @@ def build_scorecard(experiment: str, results: Sequence[dict[str, Any]]) -> dict[
     headlines: dict[str, str] = {}
     for result in results:
         recipe = result["trial"]["recipe"]
-        entry = recipes.setdefault(recipe, {"n_ok": 0, "n_failed": 0, "values": {}})
+        entry = recipes.setdefault(recipe, {"n_ok": 0, "n_failed": 0, "values": {}, "seeds": {}})
         if result["status"] != "ok" or result["trial"]["fraction"] < 1.0:
             entry["n_failed"] += result["status"] != "ok"
             continue
         entry["n_ok"] += 1
         for name, (value, higher) in _trial_metrics(result).items():
             entry["values"].setdefault(name, ([], higher))[0].append(value)
+            entry["seeds"].setdefault(name, []).append(result["trial"]["seed"])
         for pillar, pres in result.get("pillars", {}).items():
             headlines[pillar] = f"{pillar}.{pres['headline']}"
+    summary = {name: _summarise(entry) for name, entry in recipes.items()}
+    baseline = baseline_recipe(results)
+    if baseline is not None and baseline in summary:
+        _add_comparisons(summary, baseline)
     return {
         "experiment": experiment,
         "headlines": [*HEADLINE_METRICS, *headlines.values()],
-        "recipes": {name: _summarise(entry) for name, entry in recipes.items()},
+        "baseline": baseline,
+        "recipes": summary,
         "failed": [
             {"trial": r["trial"]["key"], "error": r["error"]}
             for r in results
@@ -66,6 +79,41 @@ def _summarise(entry: dict[str, Any]) -> dict[str, Any]:
             "std": std,
             "n": len(values),
             "values": values,
+            "seeds": entry["seeds"][name],
+            "ci95": _finite(t_interval(values)),
             "higher_is_better": higher,
         }
     return {"n_ok": entry["n_ok"], "n_failed": entry["n_failed"], "metrics": metrics}
+
+
+def baseline_recipe(results: Sequence[dict[str, Any]]) -> str | None:
+    """The recipe the others are compared with: the one named "baseline", else the first
+    recipe with no technique, else None."""
+    recipes = {r["trial"]["recipe"]: r.get("config", {}).get("recipe") for r in results}
+    if "baseline" in recipes:
+        return "baseline"
+    return next((name for name, techniques in recipes.items() if techniques == []), None)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _add_comparisons(summary: dict[str, Any], baseline: str) -> None:
+    """Add ``vs_baseline`` (difference, p-value, test, significant) to every other recipe's
+    metrics that the baseline also has."""
+    base = summary[baseline]["metrics"]
+    for recipe, entry in summary.items():
+        if recipe == baseline:
+            continue
+        for name, m in entry["metrics"].items():
+            if name not in base:
+                continue
+            b = base[name]
+            c = compare(b["values"], b["seeds"], m["values"], m["seeds"])
+            m["vs_baseline"] = {
+                "difference": c.difference,
+                "p_value": _finite(c.p_value),
+                "test": c.test,
+                "significant": c.significant,
+            }

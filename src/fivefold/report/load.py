@@ -1,0 +1,122 @@
+"""Read a run folder for the report: trial results, epoch histories and the scorecard.
+
+Only JSON files are read (``trials/**/result.json`` and ``history.jsonl``); nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fivefold.errors import DataError
+from fivefold.report.scorecard import baseline_recipe, build_scorecard
+from fivefold.report.scores import PILLAR_ORDER, pillar_scores
+from fivefold.report.stats import t_interval
+from fivefold.runner.store import read_results
+
+__all__ = ["RunData", "load_run", "run_data"]
+
+
+@dataclass
+class RunData:
+    """Everything the report shows, derived from the result files of one run.
+
+    Attributes:
+        experiment: the experiment name.
+        results: every trial result (label-fraction refits and failures included).
+        scorecard: :func:`build_scorecard` of ``results``.
+        histories: trial key → epoch records (empty when no ``history.jsonl`` was found).
+    """
+
+    experiment: str
+    results: list[dict[str, Any]]
+    scorecard: dict[str, Any]
+    histories: dict[str, list[dict[str, float]]]
+
+    @property
+    def recipes(self) -> list[str]:
+        """Recipe names in the order of the results."""
+        return list(dict.fromkeys(r["trial"]["recipe"] for r in self.results))
+
+    def full(self, recipe: str | None = None) -> list[dict[str, Any]]:
+        """Finished full-data trials (of ``recipe`` when given), in seed order."""
+        rows = [
+            r
+            for r in self.results
+            if r["status"] == "ok"
+            and r["trial"]["fraction"] >= 1.0
+            and (recipe is None or r["trial"]["recipe"] == recipe)
+        ]
+        return sorted(rows, key=lambda r: r["trial"]["seed"])
+
+    def failed(self) -> list[dict[str, Any]]:
+        """Trials that did not finish, with their errors."""
+        return [r for r in self.results if r["status"] != "ok"]
+
+    def pillars(self) -> list[str]:
+        """Pillars present in any finished trial, the five known ones first."""
+        found = dict.fromkeys(p for r in self.full() for p in r.get("pillars", {}))
+        return [p for p in PILLAR_ORDER if p in found] + [p for p in found if p not in PILLAR_ORDER]
+
+    def scores(self, recipe: str) -> dict[str, tuple[float, float | None] | None]:
+        """Pillar → (mean score over seeds, 95 % CI half-width), None when not evaluated."""
+        per_seed = [pillar_scores(r) for r in self.full(recipe)]
+        out: dict[str, tuple[float, float | None] | None] = {}
+        for name in PILLAR_ORDER:
+            values = [float(v) for s in per_seed if (v := s[name]) is not None]
+            if not values:
+                out[name] = None
+                continue
+            half = t_interval(values)
+            out[name] = (statistics.fmean(values), None if math.isnan(half) else half)
+        return out
+
+
+def run_data(experiment: str, results: list[dict[str, Any]], histories: dict[str, Any]) -> RunData:
+    """A :class:`RunData` from results already in memory."""
+    return RunData(experiment, results, build_scorecard(experiment, results), histories)
+
+
+def _history(path: Path) -> list[dict[str, float]]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read every result under ``run_dir/trials``.
+
+    Raises:
+        DataError: the folder has no readable result file.
+    """
+    results = read_results(run_dir)
+    if not results:
+        raise DataError(
+            f"{run_dir}: no trials/**/result.json found; give the output folder of a "
+            "'fivefold run' (e.g. runs/<experiment>)"
+        )
+    histories = {
+        r["trial"]["key"]: _history(run_dir / "trials" / r["trial"]["key"] / "history.jsonl")
+        for r in results
+    }
+    base = baseline_recipe(results)
+
+    def order(r: dict[str, Any]) -> tuple[bool, str, float, int]:
+        t = r["trial"]
+        return (t["recipe"] != base, t["recipe"], -t["fraction"], t["seed"])
+
+    results.sort(key=order)
+    return run_data(str(results[0].get("experiment", run_dir.name)), results, histories)

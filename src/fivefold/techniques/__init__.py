@@ -1,6 +1,7 @@
 """Technique plugins: importing this package registers every built-in technique."""
 
 import fivefold.techniques.adversarial  # registers "adversarial", "trades", "freelb"
+import fivefold.techniques.augment  # registers "augment"
 import fivefold.techniques.ssl  # noqa: F401 - registers "ssl"
 from fivefold.techniques.base import TECHNIQUES, Batch, StepOutput, Technique, TechniqueSpec
 

@@ -2,6 +2,7 @@
 
 import fivefold.techniques.adversarial  # registers "adversarial", "trades", "freelb"
 import fivefold.techniques.augment  # registers "augment"
+import fivefold.techniques.peft_methods  # registers "peft"
 import fivefold.techniques.ssl  # noqa: F401 - registers "ssl"
 from fivefold.techniques.base import TECHNIQUES, Batch, StepOutput, Technique, TechniqueSpec
 

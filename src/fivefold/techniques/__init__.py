@@ -3,7 +3,8 @@
 import fivefold.techniques.adversarial  # registers "adversarial", "trades", "freelb"
 import fivefold.techniques.augment  # registers "augment"
 import fivefold.techniques.peft_methods  # registers "peft"
-import fivefold.techniques.ssl  # noqa: F401 - registers "ssl"
+import fivefold.techniques.ssl  # registers "ssl"
+import fivefold.techniques.transfer  # noqa: F401 - registers "transfer"
 from fivefold.techniques.base import TECHNIQUES, Batch, StepOutput, Technique, TechniqueSpec
 
 __all__ = ["TECHNIQUES", "Batch", "StepOutput", "Technique", "TechniqueSpec"]

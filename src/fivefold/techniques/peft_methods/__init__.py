@@ -24,7 +24,7 @@ load it into a model adapted the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from torch import nn
 
@@ -35,7 +35,9 @@ from fivefold.techniques.peft_methods.adapters import add_adapters
 from fivefold.techniques.peft_methods.lora import inject_lora, merge_lora
 from fivefold.techniques.peft_methods.targets import head_of, select_targets
 from fivefold.training.checkpoint import save_weights
-from fivefold.training.fit import FitContext, FitResult
+
+if TYPE_CHECKING:
+    from fivefold.training.fit import FitContext, FitResult
 
 __all__ = ["PeftConfig", "PeftTechnique", "parameter_counts"]
 

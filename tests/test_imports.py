@@ -1,0 +1,31 @@
+"""Every fivefold module imports on its own, first, in a fresh interpreter (no import cycles)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SCRIPT = """
+import pkgutil, sys
+import fivefold
+names = [m.name for m in pkgutil.walk_packages(fivefold.__path__, "fivefold.")]
+failed = []
+for name in names:
+    for loaded in [k for k in sys.modules if k == "fivefold" or k.startswith("fivefold.")]:
+        del sys.modules[loaded]
+    try:
+        __import__(name)
+    except Exception as err:  # report every failure, not just the first
+        failed.append(f"{name}: {type(err).__name__}: {err}")
+print(len(names))
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_every_module_imports_first() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert int(done.stdout.split()[0]) > 50

@@ -18,7 +18,6 @@ from fivefold.pillars import metrics as M
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
 from fivefold.pillars.safety_ood import build_ood_set, check_ood_option
 from fivefold.schema import option
-from fivefold.training.predict import predict_logits
 
 __all__ = ["SafetyConfig", "SafetyPillar", "calibration_scores", "group_table"]
 
@@ -59,7 +58,7 @@ class _Part:
 
 def _logits(subject: Subject, x: Inputs) -> Array:
     """(N, C) float64 logits of the model."""
-    out: Array = predict_logits(subject.model, x, subject.eval_batch_size).double().numpy()
+    out: Array = subject.logits(x).double().numpy()
     return out
 
 

@@ -347,3 +347,15 @@ def test_minilm_blocks_are_the_embeddings_and_the_six_layers() -> None:
     names = {f"encoder.{n}" for n, _ in encoder.named_parameters()}
     assert sorted(n for b in blocks for n in b.params) == sorted(names)
     assert all(n.startswith(f"{stem}encoder.layer.3.") for n in blocks[4].params)
+
+
+def test_freezing_strategies_refuse_peft_beside_them() -> None:
+    model = nn.Sequential(nn.Linear(7, 3))
+    specs = [
+        TechniqueSpec.parse({"technique": "transfer", "strategy": "linear_probe"}, "r"),
+        TechniqueSpec.parse({"technique": "peft", "method": "bitfit"}, "r"),
+    ]
+    techniques = [s.instantiate() for s in specs]
+    ctx = FitContext(build(TrainConfig, {"epochs": 1}, "train"), 0, techniques)
+    with pytest.raises(ConfigError, match='strategy = "full" beside peft'):
+        techniques[0].adapt_model(model, ctx)

@@ -10,6 +10,7 @@ from torch import nn
 
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Task
+from fivefold.errors import ConfigError
 from fivefold.techniques.base import TECHNIQUES, Batch, FitFn, Technique
 from fivefold.techniques.transfer.blocks import Block, encoder_and_head, encoder_blocks, lr_scales
 from fivefold.techniques.transfer.config import TransferConfig
@@ -120,6 +121,11 @@ class Transfer(Technique):
     def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
         """Freeze what the strategy freezes at the start; set the per-parameter lr scales."""
         cfg = self.config
+        if cfg.strategy != "full" and any(t.name == "peft" for t in ctx.techniques):
+            raise ConfigError(
+                f"'transfer' with strategy = {cfg.strategy!r} freezes the encoder while 'peft' "
+                'chooses which parameters train; use strategy = "full" beside peft'
+            )
         self._encoder, head = encoder_and_head(model)
         self._blocks = encoder_blocks(self._encoder)
         self._unfrozen = -1

@@ -12,7 +12,7 @@ from torch import nn
 
 from fivefold.errors import DataError
 
-__all__ = ["load_weights", "save_weights"]
+__all__ = ["load_weights", "read_state", "save_weights"]
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
@@ -23,14 +23,18 @@ def save_weights(model: nn.Module, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> nn.Module:
-    """Load ``path`` (safetensors, or a ``torch.save`` state dict read with weights_only=True).
+def read_state(path: Path, label: str = "weights file") -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file or of a ``torch.save`` state dict (weights only).
+
+    Args:
+        path: the file.
+        label: how error messages name the file (e.g. the config field it came from).
 
     Raises:
-        DataError: the file is missing, corrupted, or does not match the model.
+        DataError: the file is missing, corrupted or holds no state dict of tensors.
     """
     if not path.is_file():
-        raise DataError(f"weights file {path} not found; give the path of a .safetensors file")
+        raise DataError(f"{label} {path} not found; give the path of a .safetensors file")
     try:
         if path.suffix == ".safetensors":
             state = load_file(str(path))
@@ -38,9 +42,19 @@ def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> nn.Mod
             state = torch.load(path, map_location="cpu", weights_only=True)
     except (SafetensorError, OSError, RuntimeError, ValueError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"weights file {path} is corrupted or not a checkpoint: {first}") from None
-    if not isinstance(state, dict):
-        raise DataError(f"weights file {path} holds no state dict of tensors")
+        raise DataError(f"{label} {path} is corrupted or not a checkpoint: {first}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(f"{label} {path} holds no state dict of tensors")
+    return state
+
+
+def load_weights(model: nn.Module, path: Path, *, strict: bool = True) -> nn.Module:
+    """Load ``path`` (safetensors, or a ``torch.save`` state dict read with weights_only=True).
+
+    Raises:
+        DataError: the file is missing, corrupted, or does not match the model.
+    """
+    state = read_state(path)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as err:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from fivefold.errors import ConfigError, DataError
+from fivefold.errors import ConfigError
+from fivefold.training.checkpoint import read_state as read_checkpoint
 
 __all__ = ["encoder_tensors", "load_encoder", "read_state"]
 
@@ -17,26 +16,12 @@ ENCODER = "encoder."
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a .safetensors file or of a ``torch.save`` state dict (weights only).
+    """The tensors of a checkpoint named by ``transfer.checkpoint`` (see ``training.checkpoint``).
 
     Raises:
         DataError: the file is missing, corrupted or holds no state dict of tensors.
     """
-    if not path.is_file():
-        raise DataError(f"transfer.checkpoint: {path} not found; give a .safetensors file")
-    try:
-        if path.suffix == ".safetensors":
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(
-            f"transfer.checkpoint: {path} is not a readable checkpoint: {first}"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(f"transfer.checkpoint: {path} holds no state dict of tensors")
-    return state
+    return read_checkpoint(path, "transfer.checkpoint:")
 
 
 def encoder_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

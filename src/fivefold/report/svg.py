@@ -81,6 +81,8 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(s * mag for s in (1, 2, 5, 10) if s * mag >= raw)
     start = math.floor(lo / step) * step
+    if start > lo:  # lo / step underflowed to 0 (e.g. a denormal lo just below 0)
+        start -= step
     ticks = [start + i * step for i in range(math.ceil((hi - start) / step + 1e-9) + 1)]
     return [round(t, 12) for t in ticks]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,19 +89,32 @@ def attack_boxes(inputs: Mapping[str, ModalityInfo]) -> dict[str, Box]:
 
 
 @contextmanager
-def frozen_eval(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no parameter gradients inside; both restored on exit."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    was_training = model.training
-    model.eval()
-    for p, _ in flags:
+def frozen(model: nn.Module, mode: Literal["eval", "train"] = "eval") -> Iterator[nn.Module]:
+    """No parameter gradients inside, and eval mode (``mode="eval"``) or the modules' own flags
+    with the buffers (batch-norm statistics) put back on exit (``mode="train"``); every
+    module's train flag and every parameter's ``requires_grad`` are restored on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    saved = [(b, b.detach().clone()) for b in model.buffers()] if mode == "train" else []
+    if mode == "eval":
+        model.eval()
+    for p, _ in grads:
         p.requires_grad_(False)
     try:
         yield model
     finally:
-        for p, flag in flags:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+        for p, flag in grads:
             p.requires_grad_(flag)
-        model.train(was_training)
+        for m, flag in flags:
+            m.training = flag
+
+
+def frozen_eval(model: nn.Module) -> AbstractContextManager[nn.Module]:
+    """Eval mode and no parameter gradients inside; both restored on exit."""
+    return frozen(model, "eval")
 
 
 class Objective:

@@ -19,8 +19,8 @@ ICLR 2020.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Literal
 
 import torch
@@ -33,6 +33,7 @@ from fivefold.pillars.attack_space import (
     Norm,
     Objective,
     Unit,
+    frozen,
     project,
     random_start,
     step_direction,
@@ -98,8 +99,7 @@ class EpochClock:
         return epoch + within / self.steps_per_epoch
 
 
-@contextmanager
-def crafting(model: nn.Module, mode: CraftMode) -> Iterator[nn.Module]:
+def crafting(model: nn.Module, mode: CraftMode) -> AbstractContextManager[nn.Module]:
     """The model as the attack sees it; everything the attack could change is restored on exit.
 
     Args:
@@ -113,23 +113,7 @@ def crafting(model: nn.Module, mode: CraftMode) -> Iterator[nn.Module]:
     Yields:
         the model, with parameters that do not require gradients.
     """
-    flags = [(m, m.training) for m in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    saved = [(b, b.detach().clone()) for b in model.buffers()] if mode == "train" else []
-    if mode == "eval":
-        model.eval()
-    for p, _ in grads:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
-        for p, flag in grads:
-            p.requires_grad_(flag)
-        for m, flag in flags:
-            m.training = flag
+    return frozen(model, mode)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

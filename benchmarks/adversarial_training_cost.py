@@ -27,11 +27,13 @@ from _common import interleaved, load_average, median
 
 from fivefold.data.images import read_idx
 from fivefold.data.task import ModalityInfo, Split, Task
-from fivefold.models.base import ModelSpec, build_model
+from fivefold.models import MODELS
+from fivefold.models.base import build_model
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import FitContext
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -57,9 +59,9 @@ def make_task(x: torch.Tensor, y: torch.Tensor) -> Task:
 def epoch_throughput(task: Task, steps: int, batch_size: int) -> float:
     """Training samples per second of one epoch (steps = 0: clean training)."""
     torch.manual_seed(0)
-    model = build_model(ModelSpec.parse({"name": "cnn"}), task)
+    model = build_model(MODELS.spec({"name": "cnn"}), task)
     recipe = [] if steps == 0 else [{"technique": "adversarial", "method": "pgd", "steps": steps}]
-    techniques = [TechniqueSpec.parse(r, "recipe").instantiate() for r in recipe]
+    techniques = [TECHNIQUES.spec(r, "recipe").instantiate() for r in recipe]
     train = build(
         TrainConfig, {"epochs": 1, "batch_size": batch_size, "checkpoint": False}, "train"
     )

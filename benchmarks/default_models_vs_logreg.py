@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fivefold.config import parse_experiment
 from fivefold.data import DataConfig, Split, Task, load_task
-from fivefold.report.scorecard import mean_std
+from fivefold.results.scorecard import mean_std
 from fivefold.runner.run import run_experiment
 
 # Per-dataset settings: data options and training settings of the default model.

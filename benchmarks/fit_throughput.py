@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.schema import build
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, fit
+from fivefold.training.fit import fit
+from fivefold.training.hooks import FitContext
 
 
 def digits_task(n_copies: int) -> Task:

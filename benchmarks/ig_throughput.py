@@ -29,10 +29,10 @@ from captum.attr import IntegratedGradients, Saliency
 from torch import nn
 
 from fivefold.data import ModalityInfo, Split, Task
-from fivefold.models import ModelSpec, build_model
+from fivefold.models import MODELS, build_model
 from fivefold.pillars import attributions
-from fivefold.pillars.attributions import integrated_gradients, saliency
-from fivefold.pillars.forwards import inference_copy
+from fivefold.pillars.interpretability.attributions import integrated_gradients, saliency
+from fivefold.training.forwards import inference_copy
 
 STEPS = 50
 CAPTUM_BATCHES: tuple[int | None, ...] = (None, 50, 200, 1000)
@@ -45,7 +45,7 @@ def cnn_for(shape: tuple[int, int, int]) -> nn.Module:
     split = Split(torch.zeros(1, *shape), torch.zeros(1, dtype=torch.long))
     info = {"x": ModalityInfo("image", shape, (0.0, 1.0))}
     task = Task("bench", {"train": split, "val": split, "test": split}, info, tuple("0123456789"))
-    model = build_model(ModelSpec.parse({"name": "cnn"}), task)
+    model = build_model(MODELS.spec({"name": "cnn"}), task)
     for m in model.modules():  # non-trivial batch-norm statistics
         if (
             isinstance(m, nn.BatchNorm2d)

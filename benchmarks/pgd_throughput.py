@@ -27,10 +27,11 @@ from _common import interleaved, load_average, median, timed
 from sklearn.datasets import load_digits
 from torch import nn
 
+from fivefold.attacks.gradient import attack_boxes, pgd
 from fivefold.data.images import read_idx
 from fivefold.data.task import ModalityInfo, Split, Task
-from fivefold.models.base import ModelSpec, build_model
-from fivefold.pillars.attacks import attack_boxes, pgd
+from fivefold.models import MODELS
+from fivefold.models.base import build_model
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 STEPS = 10
@@ -60,7 +61,7 @@ def fashion_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 def trained_cnn(x: torch.Tensor, y: torch.Tensor, epochs: int) -> nn.Module:
     """fivefold's default ``cnn`` trained with Adam on (x, y); returned in eval mode."""
     torch.manual_seed(0)
-    model = build_model(ModelSpec.parse({"name": "cnn"}), image_task(x, y))
+    model = build_model(MODELS.spec({"name": "cnn"}), image_task(x, y))
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     for _ in range(epochs):
         for idx in torch.split(torch.randperm(len(y)), 64):

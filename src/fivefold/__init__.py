@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from fivefold.errors import FivefoldError
     from fivefold.models import MODELS, build_model
     from fivefold.pillars import PILLARS, PillarResult
+    from fivefold.results.files import read_results
     from fivefold.runner.run import RunSummary, run_experiment
-    from fivefold.runner.store import read_results
-    from fivefold.techniques import TECHNIQUES, Technique
-    from fivefold.training.fit import FitContext, fit
+    from fivefold.techniques import TECHNIQUES
+    from fivefold.training.fit import fit
+    from fivefold.training.hooks import FitContext, Technique
 
 # The names load lazily (PEP 562), so that torch-free parts such as ``fivefold.report`` can be
 # imported without importing torch.
@@ -45,10 +46,10 @@ _LAZY = {
     "PillarResult": "fivefold.pillars",
     "RunSummary": "fivefold.runner.run",
     "run_experiment": "fivefold.runner.run",
-    "read_results": "fivefold.runner.store",
+    "read_results": "fivefold.results.files",
     "TECHNIQUES": "fivefold.techniques",
     "Technique": "fivefold.techniques",
-    "FitContext": "fivefold.training.fit",
+    "FitContext": "fivefold.training.hooks",
     "fit": "fivefold.training.fit",
 }
 

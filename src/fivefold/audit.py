@@ -22,9 +22,9 @@ from torch import nn
 from fivefold.data import DataConfig, Task, load_task
 from fivefold.errors import ConfigError
 from fivefold.pillars import PILLARS, PillarSpec, Subject
-from fivefold.report.scorecard import build_scorecard
+from fivefold.results.files import SCHEMA_VERSION, environment, write_json
+from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.metrics import core_metrics
-from fivefold.runner.store import SCHEMA_VERSION, environment, write_json
 from fivefold.schema import build, to_dict
 from fivefold.training.checkpoint import load_weights
 from fivefold.training.predict import predict_logits
@@ -60,7 +60,7 @@ def data_config_for(data: str, options: dict[str, Any]) -> DataConfig:
 
 def default_pillars() -> tuple[PillarSpec, ...]:
     """Every registered pillar that scores a single model (all but data efficiency)."""
-    return PillarSpec.parse_all([e.name for e in PILLARS if not e.obj.needs_refits], "--pillars")
+    return PILLARS.specs([e.name for e in PILLARS if not e.obj.needs_refits], "--pillars")
 
 
 def load_factory(target: str) -> Any:
@@ -150,7 +150,7 @@ def parse_pillars(names: Sequence[str] | None) -> tuple[PillarSpec, ...]:
     """The pillars named on the command line (default: all single-model pillars)."""
     if not names:
         return default_pillars()
-    specs = PillarSpec.parse_all(list(names), "--pillars")
+    specs = PILLARS.specs(list(names), "--pillars")
     for spec in specs:
         if PILLARS.get(spec.name).needs_refits:
             raise ConfigError(

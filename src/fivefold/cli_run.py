@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fivefold.config import load_experiment
 from fivefold.report.command import report_and_track
 from fivefold.report.terminal import print_scorecard
+from fivefold.results.files import Trial
 from fivefold.runner.run import plan_trials, run_experiment
-from fivefold.runner.store import Trial
-from fivefold.training.fit import EpochCallback
+from fivefold.training.hooks import EpochCallback
 
 __all__ = ["audit_command", "run_command"]
 
@@ -107,7 +107,7 @@ def audit_command(args: Any) -> int:
     )
     console = Console(highlight=False)
     result = run_audit(request)
-    from fivefold.report.scorecard import build_scorecard
+    from fivefold.results.scorecard import build_scorecard
 
     print_scorecard(build_scorecard("audit", [result]), console)
     console.print(f"results in {escape(str(request.output))}")

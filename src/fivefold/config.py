@@ -20,11 +20,11 @@ from typing import Any
 
 from fivefold.data.config import DataConfig
 from fivefold.errors import ConfigError
-from fivefold.models.base import ModelSpec
-from fivefold.pillars.base import PillarSpec
+from fivefold.models.base import MODELS, ModelSpec
+from fivefold.pillars.base import PILLARS, PillarSpec
 from fivefold.registry import did_you_mean
 from fivefold.schema import build, to_dict
-from fivefold.techniques.base import TechniqueSpec, check_recipe
+from fivefold.techniques.base import TECHNIQUES, TechniqueSpec, check_recipe
 from fivefold.training.config import TrainConfig
 
 __all__ = ["Experiment", "apply_overrides", "load_experiment", "parse_experiment"]
@@ -151,10 +151,10 @@ def parse_experiment(raw: Mapping[str, Any]) -> Experiment:
     return Experiment(
         name=name,
         data=data,
-        model=ModelSpec.parse(raw["model"]) if "model" in raw else None,
+        model=MODELS.spec(raw["model"]) if "model" in raw else None,
         train=build(TrainConfig, raw.get("train", {}), "train"),
         recipes=_parse_recipes(raw.get("recipes", {"baseline": []})),
-        pillars=PillarSpec.parse_all(raw.get("pillars", [])),
+        pillars=PILLARS.specs(raw.get("pillars", [])),
         seeds=seeds,
         output=output,
     )
@@ -178,9 +178,7 @@ def _parse_recipes(raw: Any) -> dict[str, tuple[TechniqueSpec, ...]]:
             raise ConfigError(f"recipes.{name}: use letters, digits and _ . + - in recipe names")
         if not isinstance(items, list):
             raise ConfigError(f"recipes.{name}: expected a list of techniques, got {items!r}")
-        specs = tuple(
-            TechniqueSpec.parse(item, f"recipes.{name}[{i}]") for i, item in enumerate(items)
-        )
+        specs = tuple(TECHNIQUES.spec(item, f"recipes.{name}[{i}]") for i, item in enumerate(items))
         check_recipe(name, specs)
         recipes[name] = specs
     return recipes

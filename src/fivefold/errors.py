@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "FivefoldError", "TrainingError"]
+import difflib
+
+__all__ = ["ConfigError", "DataError", "FivefoldError", "TrainingError", "did_you_mean"]
 
 
 class FivefoldError(Exception):
@@ -19,3 +21,9 @@ class DataError(FivefoldError):
 
 class TrainingError(FivefoldError):
     """Training cannot go on (e.g. the loss became NaN/Inf)."""
+
+
+def did_you_mean(given: str, allowed: list[str]) -> str:
+    """Return ' (did you mean 'x'?)' for the closest allowed name, or ''."""
+    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,23 +1,19 @@
-"""One generic registry used by datasets, models, techniques and pillars."""
+"""One generic registry used by datasets, models, techniques and pillars, and one generic
+:class:`Spec` (a plugin name with its validated options) that parses recipe, pillar and model
+tables for all of them."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from fivefold.errors import ConfigError
+from fivefold.errors import ConfigError, did_you_mean
+from fivefold.schema import build, to_dict
 
-__all__ = ["Entry", "Registry", "did_you_mean"]
+__all__ = ["Entry", "Registry", "Spec", "did_you_mean"]  # did_you_mean: re-exported
 
 T = TypeVar("T")
-
-
-def did_you_mean(given: str, allowed: list[str]) -> str:
-    """Return ' (did you mean 'x'?)' for the closest allowed name, or ''."""
-    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -34,10 +30,24 @@ class Registry(Generic[T]):
 
     Args:
         kind: what the registry holds, used in error messages ("dataset", "model", ...).
+        config_of: the options dataclass of a plugin, for registries whose plugins are
+            configured through a :class:`Spec` (None: the registry parses no specs).
+        make: ``(plugin, spec) -> instance`` used by :meth:`Spec.instantiate`.
+        name_key: the key that names the plugin in a config table ("name", "technique").
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        config_of: Callable[[T], type[Any]] | None = None,
+        make: Callable[[T, Spec[T]], Any] | None = None,
+        name_key: str = "name",
+    ) -> None:
         self.kind = kind
+        self.config_of = config_of
+        self.make = make
+        self.name_key = name_key
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, *, help: str) -> Callable[[T], T]:
@@ -82,3 +92,80 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def spec(self, raw: Any, path: str | None = None) -> Spec[T]:
+        """Parse ``"name"`` or ``{<name_key> = "name", ...options}`` into a validated Spec.
+
+        Raises:
+            ConfigError: naming ``path``, for an unknown name, option or value.
+        """
+        path = path if path is not None else self.kind
+        if isinstance(raw, str):
+            raw = {self.name_key: raw}
+        if not isinstance(raw, Mapping) or self.name_key not in raw:
+            raise ConfigError(
+                f"{path}: expected a {self.kind} name or a table with "
+                f"'{self.name_key} = \"name\"'; allowed names: {', '.join(self.names())}"
+            )
+        name = str(raw[self.name_key])
+        options = {k: v for k, v in raw.items() if k != self.name_key}
+        return self.spec_of(name, options, path)
+
+    def spec_of(self, name: str, options: Any, path: str | None = None) -> Spec[T]:
+        """The Spec of plugin ``name`` with ``options`` (a mapping, or the config itself)."""
+        if self.config_of is None:
+            raise TypeError(f"the {self.kind} registry has no configurable plugins")
+        path = path if path is not None else self.kind
+        plugin = self.get(name, field=f"{path}.{self.name_key}")
+        return Spec(self, name, build(self.config_of(plugin), options, path))
+
+    def specs(self, raw: Any, path: str | None = None) -> tuple[Spec[T], ...]:
+        """From a list of names, or a table name → options (e.g. the ``[pillars]`` table).
+
+        Raises:
+            ConfigError: a name is unknown or listed twice, or an option is invalid.
+        """
+        path = path if path is not None else f"{self.kind}s"
+        if isinstance(raw, list):
+            names = [str(n) for n in raw]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ConfigError(f"{path}: {', '.join(twice)} listed twice; list each once")
+            raw = {name: {} for name in names}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{path}: expected a list of {self.kind} names or a table of options")
+        out = []
+        for name, options in raw.items():
+            self.get(str(name), field=path)
+            out.append(self.spec_of(str(name), options, f"{path}.{name}"))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Spec(Generic[T]):
+    """A plugin name with its validated options, as a config file lists it.
+
+    Attributes:
+        registry: where the plugin is registered (not part of equality or the hash).
+        name: the registered name.
+        config: the plugin's frozen options dataclass.
+    """
+
+    registry: Registry[T] = field(repr=False, compare=False)
+    name: str
+    config: Any
+
+    @property
+    def plugin(self) -> T:
+        """The registered plugin (a class or a plugin record)."""
+        return self.registry.get(self.name)
+
+    def instantiate(self) -> Any:
+        """A fresh plugin object with this config (the registry's ``make``)."""
+        if self.registry.make is None:
+            raise TypeError(f"{self.registry.kind} plugins are not instantiated from a Spec")
+        return self.registry.make(self.plugin, self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain form: ``{<name_key>: name, **options}``."""
+        return {self.registry.name_key: self.name, **to_dict(self.config)}

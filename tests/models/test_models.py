@@ -21,7 +21,6 @@ from fivefold.errors import ConfigError
 from fivefold.models import (
     MODELS,
     Classifier,
-    ModelSpec,
     build_model,
     default_model_name,
     prepare_task,
@@ -111,13 +110,13 @@ ALL_MODELS = [_param(m) for m in MODELS.names()]
 
 @functools.cache
 def prepared(name: str, kind: str) -> Task:
-    return prepare_task(ModelSpec.parse(name), make_task(kind))
+    return prepare_task(MODELS.spec(name), make_task(kind))
 
 
 def build(name: str, kind: str, seed: int = 0) -> tuple[Classifier, Task]:
     task = prepared(name, kind)
     torch.manual_seed(seed)
-    return build_model(ModelSpec.parse(name), task), task
+    return build_model(MODELS.spec(name), task), task
 
 
 def batch(split: Split, n: int) -> Inputs:
@@ -191,37 +190,37 @@ def test_training_steps_lower_the_loss(name: str, kind: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_config_round_trips_through_spec(name: str) -> None:
-    spec = ModelSpec.parse(name)
+    spec = MODELS.spec(name)
     plain = to_dict(spec.config)
     json.dumps(plain)  # JSON-ready
-    assert ModelSpec.parse({"name": name, **plain}) == spec
+    assert MODELS.spec({"name": name, **plain}) == spec
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_unknown_option_is_named_with_a_suggestion(name: str) -> None:
-    first = next(iter(to_dict(ModelSpec.parse(name).config)))
+    first = next(iter(to_dict(MODELS.spec(name).config)))
     with pytest.raises(ConfigError, match=rf"model\.{first}x: unknown option.*did you mean"):
-        ModelSpec.parse({"name": name, f"{first}x": 1})
+        MODELS.spec({"name": name, f"{first}x": 1})
 
 
 @pytest.mark.parametrize(("name", "kind"), INCOMPATIBLE)
 def test_incompatible_input_kind_is_a_config_error(name: str, kind: str) -> None:
     with pytest.raises(ConfigError, match=f"{name!r} does not accept"):
-        build_model(ModelSpec.parse(name), make_task(kind))
+        build_model(MODELS.spec(name), make_task(kind))
 
 
 def test_unknown_model_name_suggests_the_closest() -> None:
     with pytest.raises(ConfigError, match=r"model\.name: unknown model 'lstn'.*'lstm'"):
-        ModelSpec.parse({"name": "lstn"})
+        MODELS.spec({"name": "lstn"})
 
 
 def test_out_of_range_option_names_field_and_range() -> None:
     with pytest.raises(ConfigError, match=r"model\.dropout: 1\.5 is out of range"):
-        ModelSpec.parse({"name": "mlp", "dropout": 1.5})
+        MODELS.spec({"name": "mlp", "dropout": 1.5})
     with pytest.raises(ConfigError, match="sequence_kernels has 2 widths"):
-        ModelSpec.parse({"name": "cnn", "sequence_kernels": [7, 5]})
+        MODELS.spec({"name": "cnn", "sequence_kernels": [7, 5]})
     with pytest.raises(ConfigError, match=r"heads \(3\) must divide dim \(64\)"):
-        ModelSpec.parse({"name": "transformer", "heads": 3})
+        MODELS.spec({"name": "transformer", "heads": 3})
 
 
 @pytest.mark.parametrize(
@@ -257,7 +256,7 @@ def test_default_model_per_kind(kind: str, expected: str) -> None:
 )
 def test_non_default_options_build_and_run(options: dict[str, object], kind: str) -> None:
     task = make_task(kind)
-    model = build_model(ModelSpec.parse(options), task)
+    model = build_model(MODELS.spec(options), task)
     logits = model(batch(task.train, 4))
     F.cross_entropy(logits, task.train.y[:4]).backward()
     assert logits.shape == (4, N_CLASSES)

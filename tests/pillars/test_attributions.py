@@ -13,7 +13,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from fivefold.pillars.attributions import (
+from fivefold.pillars.interpretability.attributions import (
     convergence_delta,
     gradient_shap,
     input_x_gradient,
@@ -21,7 +21,7 @@ from fivefold.pillars.attributions import (
     quadrature,
     saliency,
 )
-from fivefold.pillars.forwards import DictForward, EmbeddingForward, find_embedding, inference_copy
+from fivefold.training.forwards import DictForward, EmbeddingForward, find_embedding, inference_copy
 
 pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
 

@@ -14,11 +14,17 @@ from torch import nn
 
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.data.text import WordVocab
-from fivefold.pillars.corruptions import CORRUPTIONS, SEVERITY_PARAMETERS, corrupt, corruption_names
-from fivefold.pillars.corruptions_signal import time_warp
-from fivefold.pillars.corruptions_text import TEXT_CORRUPTIONS, corrupt_texts, one_edit
-from fivefold.pillars.robustness_eval import available_corruptions, corrupt_split
+from fivefold.pillars.robustness.corruptions import (
+    CORRUPTIONS,
+    SEVERITY_PARAMETERS,
+    corrupt,
+    corruption_names,
+)
+from fivefold.pillars.robustness.corruptions_signal import time_warp
+from fivefold.pillars.robustness.corruptions_text import TEXT_CORRUPTIONS, corrupt_texts
+from fivefold.pillars.robustness.evaluate import available_corruptions, corrupt_split
 from fivefold.seeding import torch_generator
+from fivefold.transforms.text import one_edit
 
 IMAGE = ModalityInfo("image", (1, 8, 8), bounds=(0.0, 1.0))
 WIDE_IMAGE = ModalityInfo("image", (3, 6, 10), bounds=(-1.0, 2.0))

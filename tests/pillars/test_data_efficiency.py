@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fivefold.errors import ConfigError
-from fivefold.pillars.base import PillarSpec
+from fivefold.pillars import PILLARS
 from fivefold.pillars.data_efficiency import (
     area_under_log_curve,
     efficiency_result,
@@ -56,9 +56,9 @@ def test_result_structure() -> None:
 
 
 def test_config_validation() -> None:
-    specs = PillarSpec.parse_all({"data_efficiency": {"fractions": [0.1, 1.0]}})
+    specs = PILLARS.specs({"data_efficiency": {"fractions": [0.1, 1.0]}})
     assert specs[0].config.refit_fractions == (0.1,)
     with pytest.raises(ConfigError, match=r"pillars\.data_efficiency\.fractions"):
-        PillarSpec.parse_all({"data_efficiency": {"fractions": [0.0, 1.0]}})
+        PILLARS.specs({"data_efficiency": {"fractions": [0.0, 1.0]}})
     with pytest.raises(ConfigError, match="at least two distinct"):
-        PillarSpec.parse_all({"data_efficiency": {"fractions": [1.0]}})
+        PILLARS.specs({"data_efficiency": {"fractions": [1.0]}})

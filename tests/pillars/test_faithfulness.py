@@ -14,8 +14,8 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from fivefold.data import DataConfig, Task, load_task
-from fivefold.pillars.attributions import integrated_gradients, saliency
-from fivefold.pillars.faithfulness import (
+from fivefold.pillars.interpretability.attributions import integrated_gradients, saliency
+from fivefold.pillars.interpretability.faithfulness import (
     Perturbed,
     expand_units,
     max_sensitivity,

@@ -10,7 +10,7 @@ import torch
 from support import fit_tiny_mlp
 
 from fivefold.data import ModalityInfo, Split, Task, shift_split
-from fivefold.pillars import PILLARS, PillarSpec, Subject
+from fivefold.pillars import PILLARS, Subject
 from fivefold.pillars.generalization import GeneralizationPillar, parse_shift_name
 
 
@@ -51,7 +51,7 @@ def subject(task: Task) -> Subject:
 
 
 def evaluate(subject: Subject, task: Task, **options: Any) -> dict[str, Any]:
-    (spec,) = PillarSpec.parse_all({"generalization": options})
+    (spec,) = PILLARS.specs({"generalization": options})
     return spec.instantiate().evaluate(subject, task, seed=0).to_json()
 
 

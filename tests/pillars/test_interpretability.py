@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from fivefold.data import DataConfig, ModalityInfo, Split, Task, load_task
 from fivefold.data.text import WordVocab
 from fivefold.errors import ConfigError
-from fivefold.models import ModelSpec, build_model
-from fivefold.pillars import PILLARS, PillarSpec, Subject
-from fivefold.pillars.explanations import gaussian_blur
-from fivefold.pillars.interpretability import (
+from fivefold.models import MODELS, build_model
+from fivefold.pillars import PILLARS, Subject
+from fivefold.pillars.interpretability.explanations import gaussian_blur
+from fivefold.pillars.interpretability.pillar import (
     InterpretabilityConfig,
     InterpretabilityPillar,
     stratified_indices,
@@ -54,7 +54,7 @@ def digits() -> Task:
 @functools.cache
 def digits_model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return train(build_model(ModelSpec.parse({"name": "mlp", "hidden": [64]}), digits()), digits())
+    return train(build_model(MODELS.spec({"name": "mlp", "hidden": [64]}), digits()), digits())
 
 
 def finite(result: Any) -> bool:
@@ -63,7 +63,7 @@ def finite(result: Any) -> bool:
 
 def test_registered_with_documented_defaults() -> None:
     assert PILLARS.get("interpretability") is InterpretabilityPillar
-    [spec] = PillarSpec.parse_all(["interpretability"])
+    [spec] = PILLARS.specs(["interpretability"])
     cfg = spec.config
     assert cfg.methods == ("integrated_gradients", "saliency", "gradient_shap")
     assert (cfg.n_samples, cfg.ig_steps, cfg.baseline, cfg.deletion_steps) == (64, 50, "auto", 20)
@@ -120,7 +120,7 @@ def test_same_seed_same_result_and_model_left_as_found() -> None:
 
 def test_cnn_images_with_blur_baseline_and_cascade() -> None:
     torch.manual_seed(0)
-    model = build_model(ModelSpec.parse({"name": "cnn", "image_channels": [4, 8]}), digits())
+    model = build_model(MODELS.spec({"name": "cnn", "image_channels": [4, 8]}), digits())
     result = evaluate(model.eval(), digits(), baseline="blur", randomization="cascade", **FAST)
     assert finite(result)
     labels = [r["randomized"] for r in result.tables["randomization"]]
@@ -133,7 +133,7 @@ def test_large_images_keep_the_json_small() -> None:
     split = Split(x, y)
     info = {"x": ModalityInfo("image", (1, 28, 28), (0.0, 1.0))}
     task = Task("big", {"train": split, "val": split, "test": split}, info, ("a", "b", "c", "d"))
-    model = build_model(ModelSpec.parse({"name": "cnn", "image_channels": [4]}), task).eval()
+    model = build_model(MODELS.spec({"name": "cnn", "image_channels": [4]}), task).eval()
     methods = ["integrated_gradients", "saliency", "gradient_shap", "input_x_gradient"]
     options: dict[str, Any] = FAST | {"n_examples": 8, "methods": methods}
     result = evaluate(model, task, randomization="off", **options)
@@ -160,7 +160,7 @@ def blobs_task(multi: bool = False) -> Task:
 def test_tabular_inputs_report_named_features(multi: bool) -> None:
     task = blobs_task(multi)
     torch.manual_seed(0)
-    model: torch.nn.Module = build_model(ModelSpec.parse({"name": "mlp", "hidden": [16]}), task)
+    model: torch.nn.Module = build_model(MODELS.spec({"name": "mlp", "hidden": [16]}), task)
     if not multi:
         model = train(model, task, steps=40)
     result = evaluate(model.eval(), task, **FAST)
@@ -183,7 +183,7 @@ def test_sequences_report_curves_per_channel() -> None:
     info = {"x": ModalityInfo("sequence", (2, 16), feature_names=("acc", "gyro"))}
     task = Task("waves", {"train": split, "val": split, "test": split}, info, ("lo", "hi"))
     spec = {"name": "cnn", "sequence_channels": [4], "sequence_kernels": [3]}
-    model = build_model(ModelSpec.parse(spec), task).eval()
+    model = build_model(MODELS.spec(spec), task).eval()
     result = evaluate(model, task, **FAST)
     assert finite(result)
     row = result.tables["examples"][0]
@@ -201,7 +201,7 @@ def test_text_is_attributed_per_token_in_embedding_space() -> None:
                 ("neg", "pos"), text_encoder=vocab)  # fmt: skip
     spec = {"name": "transformer", "dim": 16, "depth": 1, "heads": 2, "dropout": 0.0}
     torch.manual_seed(0)
-    model = train(build_model(ModelSpec.parse(spec), task), task, steps=30)
+    model = train(build_model(MODELS.spec(spec), task), task, steps=30)
     result = evaluate(model, task, **FAST)
     assert finite(result)
     # a pre-norm Transformer is very curved near the all-padding baseline (LayerNorm of ~0

@@ -13,9 +13,9 @@ from torch import nn
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.data.text import WordVocab
 from fivefold.errors import ConfigError
-from fivefold.pillars.base import PILLARS, PillarSpec, Subject
-from fivefold.pillars.robustness import RobustnessPillar
-from fivefold.pillars.robustness_eval import sanity_notes
+from fivefold.pillars.base import PILLARS, Subject
+from fivefold.pillars.robustness.evaluate import sanity_notes
+from fivefold.pillars.robustness.pillar import RobustnessPillar
 
 SMALL: dict[str, Any] = {
     "severities": [1, 3, 5],
@@ -27,7 +27,7 @@ SMALL: dict[str, Any] = {
 
 
 def evaluate(subject: Subject, task: Task, seed: int = 0, **options: Any) -> dict[str, Any]:
-    (spec,) = PillarSpec.parse_all({"robustness": options})
+    (spec,) = PILLARS.specs({"robustness": options})
     return spec.instantiate().evaluate(subject, task, seed).to_json()
 
 
@@ -48,12 +48,12 @@ def digits(
 
 def test_registered_with_validated_options() -> None:
     assert PILLARS.get("robustness") is RobustnessPillar
-    (spec,) = PillarSpec.parse_all(["robustness"])
+    (spec,) = PILLARS.specs(["robustness"])
     assert spec.config.eps_linf == (0.05, 0.1, 0.2, 0.3) and spec.config.corruptions is None
     with pytest.raises(ConfigError, match=r"pillars\.robustness\.pgd_stepz.*did you mean"):
-        PillarSpec.parse_all({"robustness": {"pgd_stepz": 3}})
+        PILLARS.specs({"robustness": {"pgd_stepz": 3}})
     with pytest.raises(ConfigError, match=r"pillars\.robustness\.severities.*out of range"):
-        PillarSpec.parse_all({"robustness": {"severities": [0, 6]}})
+        PILLARS.specs({"robustness": {"severities": [0, 6]}})
 
 
 def test_unknown_corruption_names_the_allowed_ones(digits: tuple[Subject, Task]) -> None:

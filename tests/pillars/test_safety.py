@@ -17,9 +17,9 @@ from torch import nn
 
 from fivefold.data import ModalityInfo, Split, Task, shift_split
 from fivefold.errors import ConfigError
-from fivefold.pillars import PILLARS, PillarSpec, Subject
-from fivefold.pillars.safety import SafetyPillar
-from fivefold.pillars.safety_ood import build_ood_set, resize_images
+from fivefold.pillars import PILLARS, Subject
+from fivefold.pillars.safety.ood import build_ood_set, resize_images
+from fivefold.pillars.safety.pillar import SafetyPillar
 
 LOWER = (
     "ece",
@@ -76,7 +76,7 @@ def subject(task: Task) -> Subject:
 
 
 def evaluate(subject: Subject, task: Task, seed: int = 0, **options: Any) -> dict[str, Any]:
-    (spec,) = PillarSpec.parse_all({"safety": options})
+    (spec,) = PILLARS.specs({"safety": options})
     return spec.instantiate().evaluate(subject, task, seed).to_json()
 
 
@@ -169,7 +169,7 @@ def test_ood_none_and_auto_without_a_source(subject: Subject) -> None:
 
 def test_ood_errors_name_the_option(subject: Subject, task: Task) -> None:
     with pytest.raises(ConfigError, match=r"pillars\.safety.*ood.*did you mean"):
-        PillarSpec.parse_all({"safety": {"ood": "nois"}})
+        PILLARS.specs({"safety": {"ood": "nois"}})
     with pytest.raises(ConfigError, match=r"pillars\.safety\.ood: unknown shift split"):
         evaluate(subject, task, ood="shift:rotation=30")
     with pytest.raises(ConfigError, match=r"pillars\.safety\.ood: dataset 'digits'"):
@@ -222,7 +222,7 @@ def test_ood_sets_for_multi_input_tasks() -> None:
 
 
 def test_temperature_not_fitted_when_val_is_perfectly_classified() -> None:
-    from fivefold.pillars.safety import _temperature
+    from fivefold.pillars.safety.pillar import _temperature
 
     notes: list[str] = []
     y = np.array([0, 1, 0, 1])

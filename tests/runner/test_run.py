@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from fivefold.config import Experiment, parse_experiment
+from fivefold.results.files import read_results
 from fivefold.runner.run import run_experiment
-from fivefold.runner.store import read_results
 
 
 def experiment(tmp_path: Path, **overrides: Any) -> Experiment:

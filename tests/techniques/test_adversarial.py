@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from support import tiny_task
 from torch import nn
 
+from fivefold.attacks.space import attack_boxes
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import ConfigError
-from fivefold.pillars.attack_space import attack_boxes
 from fivefold.schema import build
 from fivefold.seeding import torch_generator
+from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.adversarial import (
     Trades,
     crafting,
@@ -32,9 +33,9 @@ from fivefold.techniques.adversarial import (
     warmup_eps,
 )
 from fivefold.techniques.adversarial.crafting import EpochClock, kl_to_clean, soft_cross_entropy
-from fivefold.techniques.base import Batch, TechniqueSpec, check_task
+from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, FitResult
+from fivefold.training.hooks import Batch, FitContext, FitResult
 
 IMAGE = {"x": ModalityInfo("image", (1, 8, 8), bounds=(0.0, 1.0))}
 
@@ -53,7 +54,7 @@ def _bind(technique: Any, task: Task, ctx: FitContext) -> None:
 
 
 def _make(name: str, **options: Any) -> Any:
-    return TechniqueSpec.parse({"technique": name, **options}, "recipe").instantiate()
+    return TECHNIQUES.spec({"technique": name, **options}, "recipe").instantiate()
 
 
 def _mlp(d_in: int, n_classes: int = 3, seed: int = 0) -> nn.Module:
@@ -402,7 +403,7 @@ def test_mixing_ratio_replaces_that_share_of_the_batch() -> None:
     ("name", "kind"), [("adversarial", "text"), ("trades", "text"), ("freelb", "image")]
 )
 def test_unsupported_modality_is_rejected(name: str, kind: str) -> None:
-    spec = TechniqueSpec.parse({"technique": name}, "recipes.r[0]")
+    spec = TECHNIQUES.spec({"technique": name}, "recipes.r[0]")
     with pytest.raises(ConfigError, match=f"{name!r} does not support {kind} inputs"):
         check_task("r", [spec], tiny_task(kind))
 

@@ -14,8 +14,7 @@ from support import tiny_task
 from torch import nn
 
 from fivefold.errors import ConfigError
-from fivefold.models import build_model
-from fivefold.models.base import ModelSpec
+from fivefold.models import MODELS, build_model
 from fivefold.schema import build
 from fivefold.techniques.adversarial import FreeLBConfig, freelb_losses
 from fivefold.techniques.adversarial.freelb import EmbeddingPerturbation, token_embedding
@@ -25,7 +24,7 @@ TASK = tiny_task("text")
 
 def _text_model(encoder: str = "bag", seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return build_model(ModelSpec.parse({"name": "text", "encoder": encoder}), TASK)
+    return build_model(MODELS.spec({"name": "text", "encoder": encoder}), TASK)
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:

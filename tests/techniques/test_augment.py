@@ -17,17 +17,17 @@ from support import tiny_task
 from fivefold.data.task import ModalityInfo, Task
 from fivefold.errors import ConfigError
 from fivefold.seeding import torch_generator
+from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.augment import Augment, make_plan, mixing
 from fivefold.techniques.augment.policy import augment_batch
-from fivefold.techniques.base import Batch, TechniqueSpec
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext
+from fivefold.training.hooks import Batch, FitContext
 
 KINDS = ("image", "sequence", "tabular", "text")
 
 
 def technique(**options: object) -> Augment:
-    spec = TechniqueSpec.parse({"technique": "augment", **options}, "recipe")
+    spec = TECHNIQUES.spec({"technique": "augment", **options}, "recipe")
     aug = spec.instantiate()
     assert isinstance(aug, Augment)
     return aug

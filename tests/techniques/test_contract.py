@@ -18,12 +18,13 @@ from support import tiny_task
 from fivefold.catalog import explain
 from fivefold.data.task import Task
 from fivefold.models import build_model, default_model_name, prepare_task
-from fivefold.models.base import MODELS, ModelSpec
+from fivefold.models.base import MODELS
 from fivefold.schema import build, describe
 from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.base import TechniqueSpec, check_recipe, check_task
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import FitContext
 
 NAMES = TECHNIQUES.names()
 KINDS = ("image", "sequence", "tabular", "text")
@@ -38,7 +39,7 @@ PAIRS = [
 
 
 def quick_spec(name: str) -> TechniqueSpec:
-    return TechniqueSpec.parse({"technique": name, **TECHNIQUES.get(name).quick}, "recipe")
+    return TECHNIQUES.spec({"technique": name, **TECHNIQUES.get(name).quick}, "recipe")
 
 
 def train_with(
@@ -47,7 +48,7 @@ def train_with(
     specs = [quick_spec(n) for n in names]
     check_recipe("contract", specs)
     model_name = default_model_name(task)
-    spec = ModelSpec(model_name, build(MODELS.get(model_name).config_cls, {}, "model"))
+    spec = MODELS.spec_of(model_name, build(MODELS.get(model_name).config_cls, {}, "model"))
     task = prepare_task(spec, task)
     check_task("contract", specs, task)
     torch.manual_seed(seed)

@@ -13,20 +13,21 @@ from torch import nn
 from fivefold.data.task import Task
 from fivefold.errors import ConfigError
 from fivefold.models import build_model, prepare_task
-from fivefold.models.base import MODELS, Classifier, ModelSpec
+from fivefold.models.base import MODELS, Classifier
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.peft_methods.adapters import Bottleneck
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import FitContext
 
 
 def peft(**options: Any) -> Any:
-    return TechniqueSpec.parse({"technique": "peft", **options}, "recipe").instantiate()
+    return TECHNIQUES.spec({"technique": "peft", **options}, "recipe").instantiate()
 
 
 def default_model(kind: str, name: str) -> tuple[Classifier, Task]:
-    spec = ModelSpec(name, build(MODELS.get(name).config_cls, {}, "model"))
+    spec = MODELS.spec_of(name, build(MODELS.get(name).config_cls, {}, "model"))
     task = prepare_task(spec, tiny_task(kind))
     torch.manual_seed(0)
     return build_model(spec, task), task
@@ -155,8 +156,8 @@ def test_adapters_train_only_adapters_and_head() -> None:
 
 def test_invalid_combinations_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="merge"):
-        TechniqueSpec.parse({"technique": "peft", "method": "bitfit", "merge": True}, "r")
+        TECHNIQUES.spec({"technique": "peft", "method": "bitfit", "merge": True}, "r")
     with pytest.raises(ConfigError, match="bitfit"):
-        TechniqueSpec.parse({"technique": "peft", "method": "bitfit", "modules": ["x"]}, "r")
+        TECHNIQUES.spec({"technique": "peft", "method": "bitfit", "modules": ["x"]}, "r")
     with pytest.raises(ConfigError, match="method"):
-        TechniqueSpec.parse({"technique": "peft", "method": "prefix"}, "r")
+        TECHNIQUES.spec({"technique": "peft", "method": "prefix"}, "r")

@@ -13,13 +13,14 @@ from torch import nn
 from fivefold.data.task import Task
 from fivefold.errors import ConfigError
 from fivefold.models import build_model, prepare_task
-from fivefold.models.base import MODELS, Classifier, ModelSpec
+from fivefold.models.base import MODELS, Classifier
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.peft_methods.lora import lora_layers, merge_lora
 from fivefold.training.checkpoint import load_weights
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import FitContext
 
 MODEL_CASES = [
     ("image", "cnn"),
@@ -32,7 +33,7 @@ MODEL_CASES = [
 
 
 def peft(**options: Any) -> Any:
-    return TechniqueSpec.parse({"technique": "peft", **options}, "recipe").instantiate()
+    return TECHNIQUES.spec({"technique": "peft", **options}, "recipe").instantiate()
 
 
 def context(seed: int = 0, **train: Any) -> FitContext:
@@ -41,7 +42,7 @@ def context(seed: int = 0, **train: Any) -> FitContext:
 
 
 def default_model(kind: str, name: str) -> tuple[Classifier, Task]:
-    spec = ModelSpec(name, build(MODELS.get(name).config_cls, {}, "model"))
+    spec = MODELS.spec_of(name, build(MODELS.get(name).config_cls, {}, "model"))
     task = prepare_task(spec, tiny_task(kind))
     torch.manual_seed(0)
     return build_model(spec, task), task

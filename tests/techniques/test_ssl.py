@@ -16,21 +16,22 @@ from fivefold.data.splits import make_splits
 from fivefold.data.task import Split, Task
 from fivefold.errors import ConfigError
 from fivefold.models import build_model, default_model_name, prepare_task
-from fivefold.models.base import MODELS, Classifier, ModelSpec
+from fivefold.models.base import MODELS, Classifier
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.ssl import build_objective, pretrain_encoder
 from fivefold.techniques.ssl.cache import canonical_pool, pool_inputs
 from fivefold.techniques.ssl.pretrain import recalibrate_norms, reinitialise, run_pretraining
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, FitResult, fit
+from fivefold.training.fit import fit
+from fivefold.training.hooks import FitContext, FitResult
 
 TRAIN = build(TrainConfig, {"epochs": 2, "batch_size": 16, "checkpoint": False}, "train")
 
 
 def model_for(task: Task, seed: int = 0) -> tuple[Classifier, Task]:
     name = default_model_name(task)
-    spec = ModelSpec(name, build(MODELS.get(name).config_cls, {}, "model"))
+    spec = MODELS.spec_of(name, build(MODELS.get(name).config_cls, {}, "model"))
     task = prepare_task(spec, task)
     torch.manual_seed(seed)
     return build_model(spec, task), task
@@ -38,13 +39,13 @@ def model_for(task: Task, seed: int = 0) -> tuple[Classifier, Task]:
 
 def ssl_options(**options: Any) -> Any:
     raw = {"technique": "ssl", "epochs": 2, "batch_size": 16, "decoder_hidden": 16, **options}
-    return TechniqueSpec.parse(raw, "recipe").config
+    return TECHNIQUES.spec(raw, "recipe").config
 
 
 def run_ssl(
     task: Task, cache: Path | None, seed: int = 0, inner: Any = fit, **options: Any
 ) -> tuple[FitResult, dict[str, Any]]:
-    technique = TechniqueSpec.parse(
+    technique = TECHNIQUES.spec(
         {"technique": "ssl", "epochs": 2, "batch_size": 16, "decoder_hidden": 16, **options},
         "recipe",
     ).instantiate()
@@ -169,7 +170,7 @@ def test_pretraining_leaves_the_global_random_state_alone(tmp_path: Path) -> Non
 
 
 def test_a_model_without_an_encoder_is_a_config_error() -> None:
-    technique = TechniqueSpec.parse({"technique": "ssl"}, "recipe").instantiate()
+    technique = TECHNIQUES.spec({"technique": "ssl"}, "recipe").instantiate()
     task = tiny_task("tabular")
     ctx = FitContext(TRAIN, 0)
     with pytest.raises(ConfigError, match="encoder"):

@@ -20,25 +20,26 @@ from torch import nn
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import ConfigError, DataError
 from fivefold.models import build_model
-from fivefold.models.base import MODELS, Classifier, ModelSpec
+from fivefold.models.base import MODELS, Classifier
 from fivefold.schema import build
-from fivefold.techniques.base import TechniqueSpec
+from fivefold.techniques import TECHNIQUES
 from fivefold.training import fit as fit_module
 from fivefold.training.checkpoint import save_weights
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, FitResult, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import FitContext, FitResult
 
 CNN_BLOCKS = ["encoder.body.blocks.0", "encoder.body.blocks.4", "encoder.body.blocks.8"]
 
 
 def cnn(task: Task, seed: int = 0, **options: Any) -> Classifier:
-    spec = ModelSpec("cnn", build(MODELS.get("cnn").config_cls, options, "model"))
+    spec = MODELS.spec_of("cnn", build(MODELS.get("cnn").config_cls, options, "model"))
     torch.manual_seed(seed)
     return build_model(spec, task)
 
 
 def transfer(**options: Any) -> Any:
-    return TechniqueSpec.parse({"technique": "transfer", **options}, "recipe").instantiate()
+    return TECHNIQUES.spec({"technique": "transfer", **options}, "recipe").instantiate()
 
 
 def train_cfg(**options: Any) -> TrainConfig:
@@ -151,7 +152,9 @@ def test_cnn_takes_a_source_of_another_image_size(tmp_path: Path) -> None:
 
 def test_text_source_is_re_encoded_with_the_target_vocabulary(tmp_path: Path) -> None:
     task = tiny_task("text")  # its own 20-odd word vocabulary
-    spec = ModelSpec("text", build(MODELS.get("text").config_cls, {"embedding_dim": 8}, "model"))
+    spec = MODELS.spec_of(
+        "text", build(MODELS.get("text").config_cls, {"embedding_dim": 8}, "model")
+    )
     torch.manual_seed(0)
     model = build_model(spec, task)
     init = model.encoder.body.embed.weight.detach().clone()
@@ -352,8 +355,8 @@ def test_minilm_blocks_are_the_embeddings_and_the_six_layers() -> None:
 def test_freezing_strategies_refuse_peft_beside_them() -> None:
     model = nn.Sequential(nn.Linear(7, 3))
     specs = [
-        TechniqueSpec.parse({"technique": "transfer", "strategy": "linear_probe"}, "r"),
-        TechniqueSpec.parse({"technique": "peft", "method": "bitfit"}, "r"),
+        TECHNIQUES.spec({"technique": "transfer", "strategy": "linear_probe"}, "r"),
+        TECHNIQUES.spec({"technique": "peft", "method": "bitfit"}, "r"),
     ]
     techniques = [s.instantiate() for s in specs]
     ctx = FitContext(build(TrainConfig, {"epochs": 1}, "train"), 0, techniques)

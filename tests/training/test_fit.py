@@ -14,10 +14,10 @@ from torch import nn
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.errors import DataError, TrainingError
 from fivefold.schema import build
-from fivefold.techniques.base import Batch, StepOutput, Technique
 from fivefold.training.checkpoint import load_weights
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import FitContext, FitResult, compose_fit, cross_entropy_step, fit
+from fivefold.training.fit import compose_fit, cross_entropy_step, fit
+from fivefold.training.hooks import Batch, FitContext, FitResult, StepOutput, Technique
 
 
 def blobs(n: int = 300, seed: int = 0) -> Task:

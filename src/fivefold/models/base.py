@@ -17,8 +17,7 @@ from torch import nn
 
 from fivefold.data.task import Inputs, Modality, Task
 from fivefold.errors import ConfigError
-from fivefold.registry import Registry
-from fivefold.schema import build
+from fivefold.registry import Registry, Spec
 
 __all__ = ["MODELS", "Classifier", "ModelPlugin", "ModelSpec", "build_model", "prepare_task"]
 
@@ -61,26 +60,11 @@ class ModelPlugin:
     prepare: Callable[[Any, Task], Task] | None = None
 
 
-MODELS: Registry[ModelPlugin] = Registry("model")
+MODELS: Registry[ModelPlugin] = Registry("model", config_of=lambda plugin: plugin.config_cls)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model name with its validated options."""
-
-    name: str
-    config: Any
-
-    @classmethod
-    def parse(cls, raw: Any, path: str = "model") -> ModelSpec:
-        """From a ``[model]`` table: ``name`` plus that model's options."""
-        if isinstance(raw, str):
-            raw = {"name": raw}
-        if not isinstance(raw, dict) or "name" not in raw:
-            raise ConfigError(f"{path}.name: missing; allowed: {', '.join(MODELS.names())}")
-        options = {k: v for k, v in raw.items() if k != "name"}
-        plugin = MODELS.get(str(raw["name"]), field=f"{path}.name")
-        return cls(str(raw["name"]), build(plugin.config_cls, options, path))
+ModelSpec = Spec[ModelPlugin]
+"""A model name with its validated options (the ``[model]`` table)."""
 
 
 def _check_modalities(spec: ModelSpec, task: Task) -> ModelPlugin:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import torch
-from torch import nn
-
-from fivefold.data.task import Inputs, Task
-from fivefold.errors import ConfigError
-from fivefold.registry import Registry
-from fivefold.schema import build
-from fivefold.training.predict import predict_logits
+from fivefold.data.task import Task
+from fivefold.registry import Registry, Spec
+from fivefold.training.subject import Subject
 
 __all__ = ["PILLARS", "Metric", "Pillar", "PillarResult", "PillarSpec", "Subject"]
 
@@ -54,42 +48,6 @@ class PillarResult:
         }
 
 
-@dataclass
-class Subject:
-    """A trained model under evaluation, with how to refit it (for data efficiency).
-
-    The model must not change while it is evaluated: logits of the last few inputs are kept
-    (matched by tensor identity), so the core metrics and every pillar that scores the same
-    split share one forward pass over it.
-    """
-
-    model: nn.Module
-    refit: Callable[[float, int], nn.Module] | None = None
-    eval_batch_size: int = 1024
-    _memo: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]] = field(
-        default_factory=list, repr=False, compare=False
-    )
-
-    def logits(self, x: Inputs) -> torch.Tensor:
-        """(N, C) logits of the model in eval mode (computed once per input tensor)."""
-        key = tuple(x.values()) if isinstance(x, dict) else (x,)
-        for seen, out in self._memo:
-            if len(seen) == len(key) and all(a is b for a, b in zip(seen, key, strict=True)):
-                return out
-        out = predict_logits(self.model, x, self.eval_batch_size)
-        self._memo.insert(0, (key, out))
-        del self._memo[MEMO_SIZE:]
-        return out
-
-    def predict_proba(self, x: Inputs) -> torch.Tensor:
-        """(N, C) class probabilities."""
-        return torch.softmax(self.logits(x), dim=1)
-
-
-MEMO_SIZE = 6
-"""Inputs whose logits a Subject keeps (train, val, test and a few shift or OOD splits)."""
-
-
 class Pillar:
     """Base class of a pillar plugin: a Config dataclass and ``evaluate``."""
 
@@ -104,28 +62,10 @@ class Pillar:
         raise NotImplementedError
 
 
-PILLARS: Registry[type[Pillar]] = Registry("pillar")
+PILLARS: Registry[type[Pillar]] = Registry(
+    "pillar", config_of=lambda kind: kind.Config, make=lambda kind, spec: kind(spec.config)
+)
 
 
-@dataclass(frozen=True)
-class PillarSpec:
-    """A pillar name with its validated options."""
-
-    name: str
-    config: Any
-
-    @classmethod
-    def parse_all(cls, raw: Any, path: str = "pillars") -> tuple[PillarSpec, ...]:
-        """From a list of names, or a table name → options."""
-        if isinstance(raw, list):
-            raw = {str(name): {} for name in raw}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{path}: expected a list of pillar names or a table of options")
-        specs = []
-        for name, options in raw.items():
-            kind = PILLARS.get(str(name), field=path)
-            specs.append(cls(str(name), build(kind.Config, options, f"{path}.{name}")))
-        return tuple(specs)
-
-    def instantiate(self) -> Pillar:
-        return PILLARS.get(self.name)(self.config)
+PillarSpec = Spec[type[Pillar]]
+"""A pillar name with its validated options."""

@@ -10,9 +10,9 @@ from typing import Any
 from fivefold.report.charts import pillar_charts
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER, SCORE_RULES
-from fivefold.report.stats import ALPHA
 from fivefold.report.svg import colour, esc, fmt, radar_chart, scatter_chart
 from fivefold.report.tables import Cell, headline_columns, pareto_pairs, run_facts, scorecard_cells
+from fivefold.results.stats import ALPHA
 
 __all__ = ["render_html"]
 

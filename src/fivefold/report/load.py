@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from fivefold.errors import DataError
-from fivefold.report.scorecard import baseline_recipe, build_scorecard
 from fivefold.report.scores import PILLAR_ORDER, pillar_scores
-from fivefold.report.stats import t_interval
-from fivefold.runner.store import read_results
+from fivefold.results.files import read_results
+from fivefold.results.scorecard import baseline_recipe, build_scorecard
+from fivefold.results.stats import t_interval
 
 __all__ = ["RunData", "load_run", "run_data"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER
-from fivefold.report.stats import ALPHA
 from fivefold.report.tables import Cell, headline_columns, pareto_pairs, run_facts, scorecard_cells
+from fivefold.results.stats import ALPHA
 
 __all__ = ["render_markdown"]
 

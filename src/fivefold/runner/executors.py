@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from fivefold.config import Experiment
-from fivefold.runner.store import Trial
+from fivefold.results.files import Trial
 from fivefold.runner.trial import run_trial
-from fivefold.training.fit import EpochCallback
+from fivefold.training.hooks import EpochCallback
 
 __all__ = ["run_local", "run_pool", "threads_per_worker"]
 

@@ -10,12 +10,12 @@ from typing import Any
 from fivefold.config import Experiment
 from fivefold.models import prepare_task
 from fivefold.pillars.data_efficiency import efficiency_result
-from fivefold.report.scorecard import build_scorecard
+from fivefold.results.files import Trial, environment, read_result, write_json
+from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.executors import run_local, run_pool
-from fivefold.runner.store import Trial, environment, read_result, write_json
 from fivefold.runner.trial import cached_task, model_spec, trial_dir
 from fivefold.techniques.base import check_task
-from fivefold.training.fit import EpochCallback
+from fivefold.training.hooks import EpochCallback
 
 __all__ = [
     "RunSummary",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from fivefold.config import Experiment
@@ -19,16 +20,17 @@ from fivefold.data import load_task
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Task
 from fivefold.errors import FivefoldError
-from fivefold.models import build_model, default_model_name, prepare_task
+from fivefold.models import MODELS, build_model, default_model_name, prepare_task
 from fivefold.models.base import ModelSpec
 from fivefold.pillars.base import Subject
+from fivefold.results.files import SCHEMA_VERSION, Trial, environment, write_json
 from fivefold.runner.metrics import core_metrics
-from fivefold.runner.store import SCHEMA_VERSION, Trial, environment, write_json
-from fivefold.schema import build, to_dict
+from fivefold.schema import to_dict
 from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import EpochCallback, FitContext, FitResult, compose_fit, fit
+from fivefold.training.fit import compose_fit, fit
+from fivefold.training.hooks import EpochCallback, FitContext, FitResult
 
 __all__ = ["cached_task", "model_spec", "run_trial", "trial_dir"]
 
@@ -48,10 +50,7 @@ def model_spec(exp: Experiment, task: Task) -> ModelSpec:
     """The experiment's model, or the default model for the task's modality."""
     if exp.model is not None:
         return exp.model
-    name = default_model_name(task)
-    from fivefold.models.base import MODELS
-
-    return ModelSpec(name, build(MODELS.get(name).config_cls, {}, "model"))
+    return MODELS.spec_of(default_model_name(task), {}, "model")
 
 
 def run_trial(
@@ -128,6 +127,7 @@ def _train_and_evaluate(
     model = build_model(spec, task)
     t1 = time.perf_counter()
     ctx = FitContext(train_cfg, trial.seed, techniques, workdir, on_epoch)
+    ctx.build_model = functools.partial(_fresh_model, spec, task)
     ctx.cache_dir = exp.output_dir / "cache"
     ctx.cache_key = exp.pool_key({"name": spec.name, **to_dict(spec.config)})
     fitted = compose_fit(techniques, fit)(model, task, ctx)
@@ -150,6 +150,16 @@ def _train_and_evaluate(
             "evaluate_s": time.perf_counter() - t2,
         },
     }
+
+
+def _fresh_model(spec: ModelSpec, task: Task, seed: int) -> nn.Module:
+    """A new model of the trial's architecture initialised from ``seed`` (for ensemble members).
+
+    The global RNG is forked, so building a member never moves the trial's own random stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(spec, task)
 
 
 def _refit_training(exp: Experiment, fraction: float) -> TrainConfig:

@@ -5,6 +5,7 @@ import fivefold.techniques.augment  # registers "augment"
 import fivefold.techniques.peft_methods  # registers "peft"
 import fivefold.techniques.ssl  # registers "ssl"
 import fivefold.techniques.transfer  # noqa: F401 - registers "transfer"
-from fivefold.techniques.base import TECHNIQUES, Batch, StepOutput, Technique, TechniqueSpec
+from fivefold.techniques.base import TECHNIQUES, TechniqueSpec
+from fivefold.training.hooks import Batch, StepOutput, Technique
 
 __all__ = ["TECHNIQUES", "Batch", "StepOutput", "Technique", "TechniqueSpec"]

@@ -2,8 +2,8 @@
 
 ``fit`` trains a model on ``task.train`` with in-memory batching, AdamW (or Adam/SGD), linear
 warmup + cosine decay, gradient clipping and early stopping on the validation split; it logs one
-JSON line per epoch and keeps the best weights. Techniques plug in through the four hooks of
-:mod:`fivefold.techniques.base`; :func:`compose_fit` applies their ``wrap_fit`` layers.
+JSON line per epoch and keeps the best weights. Techniques plug in through the hooks of
+:mod:`fivefold.training.hooks`; :func:`compose_fit` applies their ``wrap_fit`` layers.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,63 +22,28 @@ from torch import nn
 from fivefold.data.task import Split, Task, index_inputs
 from fivefold.errors import TrainingError
 from fivefold.seeding import torch_generator
-from fivefold.techniques.base import Batch, FitFn, StepOutput, Technique
 from fivefold.training.checkpoint import save_weights
 from fivefold.training.config import TrainConfig
+from fivefold.training.hooks import (
+    Batch,
+    EpochCallback,
+    FitContext,
+    FitFn,
+    FitResult,
+    StepOutput,
+    Technique,
+)
 from fivefold.training.predict import score_split
 from fivefold.training.schedule import lr_factor
 
-__all__ = ["FitContext", "FitResult", "compose_fit", "cross_entropy_step", "fit"]
-
-EpochCallback = Callable[[int, int, dict[str, float]], None]
-
-
-@dataclass
-class FitContext:
-    """Everything a fit and its techniques may read: settings, seed, where to write.
-
-    Attributes:
-        train: the optimisation settings.
-        seed: the trial seed; techniques derive child seeds from it.
-        techniques: the recipe's techniques, in recipe order.
-        workdir: folder for the epoch log and checkpoint (None: write nothing).
-        on_epoch: progress callback ``(epoch, epochs, metrics)``.
-        epoch, step: the current position, updated by the loop.
-        generator: the loop's random stream (batch order); techniques use their own.
-        cache_dir: folder shared by the trials of one run, for results that several trials
-            can reuse (e.g. self-supervised pretraining); None: no caching.
-        cache_key: identifies the data pool and model architecture independently of the seed
-            and the label fraction; techniques add their own config to it.
-        lr_scale: learning-rate multipliers by parameter name (layer-wise decay); a
-            parameter not listed trains at the full rate.
-        extras: JSON-serialisable facts a technique reports, by technique name (e.g. trainable
-            parameters, pretraining loss); they land in ``result.json`` under "techniques".
-    """
-
-    train: TrainConfig
-    seed: int
-    techniques: Sequence[Technique] = ()
-    workdir: Path | None = None
-    on_epoch: EpochCallback | None = None
-    epoch: int = 0
-    step: int = 0
-    generator: torch.Generator = field(default_factory=torch.Generator)
-    cache_dir: Path | None = None
-    cache_key: str = ""
-    lr_scale: dict[str, float] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FitResult:
-    """A trained model and how training went."""
-
-    model: nn.Module
-    history: list[dict[str, float]]
-    best_epoch: int
-    stopped_early: bool
-    train_seconds: float
-    extras: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "EpochCallback",
+    "FitContext",
+    "FitResult",
+    "compose_fit",
+    "cross_entropy_step",
+    "fit",
+]
 
 
 def compose_fit(techniques: Sequence[Technique], base: FitFn) -> FitFn:
@@ -120,6 +84,9 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
     )
     stopper = _EarlyStopper(cfg)
+    files = ctx.files_dir
+    if files is not None:
+        files.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     for epoch in range(cfg.epochs):
@@ -151,15 +118,15 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         record["lr"] = cfg.lr * lr_factor(scheduler.last_epoch, warmup, total, cfg.schedule)
         record["seconds"] = time.perf_counter() - start
         history.append(record)
-        _log_epoch(ctx.workdir, record)
+        _log_epoch(files, record)
         if ctx.on_epoch:
             ctx.on_epoch(epoch + 1, cfg.epochs, record)
         if stopper.update(record, model):
             break
     if cfg.restore_best:
         stopper.restore(model)
-    if cfg.checkpoint and ctx.workdir is not None:
-        save_weights(model, ctx.workdir / "model.safetensors")
+    if cfg.checkpoint and files is not None:
+        save_weights(model, files / "model.safetensors")
     return FitResult(
         model=model,
         history=history,

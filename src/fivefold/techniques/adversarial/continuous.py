@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fivefold.attacks.space import Box, attack_boxes
 from fivefold.data.task import Inputs, Modality, Task
-from fivefold.pillars.attack_space import Box, attack_boxes
 from fivefold.schema import option
 from fivefold.seeding import torch_generator
 from fivefold.techniques.adversarial.crafting import (
@@ -33,10 +33,8 @@ from fivefold.techniques.adversarial.crafting import (
     soft_cross_entropy,
     warmup_eps,
 )
-from fivefold.techniques.base import TECHNIQUES, Batch, FitFn, StepOutput, Technique
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.techniques.base import TECHNIQUES
+from fivefold.training.hooks import Batch, FitContext, FitFn, FitResult, StepOutput, Technique
 
 __all__ = [
     "AdversarialConfig",

@@ -1,6 +1,6 @@
 """Crafting adversarial examples for the current training batch.
 
-The attack runs in the unit coordinates of :mod:`fivefold.pillars.attack_space` (eps is a
+The attack runs in the unit coordinates of :mod:`fivefold.attacks.space` (eps is a
 fraction of the input range for bounded inputs, absolute for unbounded ones; one-hot columns
 never move; bounds are respected), with a free loss so that PGD, FGSM with a random start and
 the KL inner maximisation of TRADES share one loop.
@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fivefold.data.task import Inputs
-from fivefold.pillars.attack_space import (
+from fivefold.attacks.space import (
     Box,
     Norm,
     Objective,
@@ -38,6 +37,7 @@ from fivefold.pillars.attack_space import (
     random_start,
     step_direction,
 )
+from fivefold.data.task import Inputs
 
 __all__ = [
     "CraftMode",
@@ -150,7 +150,7 @@ def perturb(
         x: (N, ...) clean inputs (a tensor or a modality dict).
         target: what ``loss`` compares the logits with: (N,) labels, (N, C) soft targets or
             (N, C) clean probabilities.
-        boxes: the perturbable inputs (see :func:`fivefold.pillars.attack_space.attack_boxes`).
+        boxes: the perturbable inputs (see :func:`fivefold.attacks.space.attack_boxes`).
         loss: per-sample loss ``loss(logits, target) -> (N,)``.
         eps: radius in unit coordinates.
         norm: "linf" or "l2".

@@ -11,7 +11,7 @@ loop gives exactly the accumulated gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -21,10 +21,8 @@ from fivefold.errors import ConfigError
 from fivefold.schema import option
 from fivefold.seeding import torch_generator
 from fivefold.techniques.adversarial.crafting import soft_cross_entropy
-from fivefold.techniques.base import TECHNIQUES, Batch, FitFn, StepOutput, Technique
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.techniques.base import TECHNIQUES
+from fivefold.training.hooks import Batch, FitContext, FitFn, FitResult, StepOutput, Technique
 
 __all__ = ["EmbeddingPerturbation", "FreeLB", "FreeLBConfig", "freelb_losses", "token_embedding"]
 

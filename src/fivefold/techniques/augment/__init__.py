@@ -10,7 +10,7 @@ and the input bounds; all randomness comes from a per-step stream derived from t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -20,10 +20,8 @@ from fivefold.seeding import child_seed, torch_generator
 from fivefold.techniques.augment.config import AugmentConfig
 from fivefold.techniques.augment.policy import Plan, augment_batch, plan_from_batch
 from fivefold.techniques.augment.policy import make_plan as make_plan
-from fivefold.techniques.base import TECHNIQUES, Batch, FitFn, Technique
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.techniques.base import TECHNIQUES
+from fivefold.training.hooks import Batch, FitContext, FitFn, FitResult, Technique
 
 __all__ = ["Augment", "AugmentConfig", "Plan", "make_plan"]
 

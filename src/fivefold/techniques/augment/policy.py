@@ -19,7 +19,7 @@ from fivefold.errors import ConfigError
 from fivefold.techniques.augment import image, mixing, series, tabular, text
 from fivefold.techniques.augment.config import DEFAULT_OPS, WORDPIECE_TEXT_OPS, AugmentConfig
 from fivefold.techniques.augment.ops import apply_with_prob, draw_seed
-from fivefold.techniques.base import Batch
+from fivefold.training.hooks import Batch
 
 __all__ = ["Plan", "augment_batch", "make_plan", "plan_from_batch"]
 

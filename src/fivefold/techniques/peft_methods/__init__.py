@@ -24,20 +24,18 @@ load it into a model adapted the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from torch import nn
 
 from fivefold.schema import option
 from fivefold.seeding import torch_generator
-from fivefold.techniques.base import TECHNIQUES, FitFn, Technique
+from fivefold.techniques.base import TECHNIQUES
 from fivefold.techniques.peft_methods.adapters import add_adapters
 from fivefold.techniques.peft_methods.lora import inject_lora, merge_lora
 from fivefold.techniques.peft_methods.targets import head_of, select_targets
 from fivefold.training.checkpoint import save_weights
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.training.hooks import FitContext, FitFn, FitResult, Technique
 
 __all__ = ["PeftConfig", "PeftTechnique", "parameter_counts"]
 

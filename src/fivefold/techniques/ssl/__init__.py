@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from fivefold.data.task import ModalityInfo, Task
 from fivefold.errors import ConfigError
 from fivefold.schema import option
 from fivefold.seeding import child_seed
-from fivefold.techniques.base import TECHNIQUES, FitFn, Technique
+from fivefold.techniques.base import TECHNIQUES
 from fivefold.techniques.ssl.cache import (
     cache_paths,
     canonical_pool,
@@ -44,9 +44,7 @@ from fivefold.techniques.ssl.pretrain import (
     run_pretraining,
 )
 from fivefold.techniques.ssl.views import ViewMaker, ViewStrength
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.training.hooks import FitContext, FitFn, FitResult, Technique
 
 __all__ = ["SSLConfig", "SSLTechnique"]
 

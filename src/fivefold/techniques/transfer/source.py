@@ -143,7 +143,8 @@ def _read(path: Path) -> SourceRun | None:
 
 
 def _train_source(model: nn.Module, source: Task, train: TrainConfig, seed: int) -> SourceRun:
-    from fivefold.training.fit import FitContext, fit
+    from fivefold.training.fit import fit
+    from fivefold.training.hooks import FitContext
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(child_seed(seed, "transfer", "source"))

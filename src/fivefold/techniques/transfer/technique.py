@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Task
 from fivefold.errors import ConfigError
-from fivefold.techniques.base import TECHNIQUES, Batch, FitFn, Technique
+from fivefold.techniques.base import TECHNIQUES
 from fivefold.techniques.transfer.blocks import Block, encoder_and_head, encoder_blocks, lr_scales
 from fivefold.techniques.transfer.config import TransferConfig
 from fivefold.techniques.transfer.source import source_encoder
 from fivefold.techniques.transfer.weights import encoder_tensors, load_encoder, read_state
-
-if TYPE_CHECKING:
-    from fivefold.training.fit import FitContext, FitResult
+from fivefold.training.hooks import Batch, FitContext, FitFn, FitResult, Technique
 
 __all__ = ["Transfer"]
 

@@ -1,11 +1,10 @@
 """Robustness: does the model hold under natural corruptions and adversarial attacks?
 
 On a seeded subsample of the test split this pillar reports the accuracy under every natural
-corruption of the input modality at severities 1..5 (:mod:`fivefold.pillars.corruptions`), the
-accuracy under FGSM, PGD and AutoAttack-style APGD-CE / APGD-DLR at each L∞ and L2 eps with the
-worst case per sample over all attacks (:mod:`fivefold.pillars.attacks`), and for text the
-accuracy under a greedy edit attack (:mod:`fivefold.pillars.text_attack`). Failed
-gradient-masking checks become notes.
+corruption of the input modality at severities 1..5 (:mod:`.corruptions`), the accuracy under
+FGSM, PGD and AutoAttack-style APGD-CE / APGD-DLR at each L∞ and L2 eps with the worst case per
+sample over all attacks (:mod:`fivefold.attacks.gradient`), and for text the accuracy under a
+greedy edit attack (:mod:`fivefold.attacks.text`). Failed gradient-masking checks become notes.
 
 Eps are in units of the input range (high - low) for bounded inputs and absolute for
 unbounded (standardised) ones; the same eps applies to every input of a multi-input task.
@@ -22,11 +21,12 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from fivefold.attacks.gradient import Norm
+from fivefold.attacks.text import text_edit_attack
 from fivefold.data.task import Split, Task
 from fivefold.errors import ConfigError
-from fivefold.pillars.attacks import Norm
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
-from fivefold.pillars.robustness_eval import (
+from fivefold.pillars.robustness.evaluate import (
     AttackSettings,
     Row,
     accuracy,
@@ -36,7 +36,6 @@ from fivefold.pillars.robustness_eval import (
     has_raw_text,
     sanity_notes,
 )
-from fivefold.pillars.text_attack import text_edit_attack
 from fivefold.registry import did_you_mean
 from fivefold.schema import option
 from fivefold.seeding import child_seed, torch_generator

@@ -16,7 +16,7 @@ from fairlearn.metrics import MetricFrame
 from fivefold.data.task import Inputs, Task
 from fivefold.pillars import metrics as M
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
-from fivefold.pillars.safety_ood import build_ood_set, check_ood_option
+from fivefold.pillars.safety.ood import build_ood_set, check_ood_option
 from fivefold.schema import option
 
 __all__ = ["SafetyConfig", "SafetyPillar", "calibration_scores", "group_table"]

@@ -10,12 +10,12 @@ import torch
 import torchattacks
 from torch import nn
 
+from fivefold.attacks.apgd import apgd, dlr_loss
+from fivefold.attacks.gradient import attack_boxes, fgsm, pgd
+from fivefold.attacks.text import text_edit_attack
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.data.text import WordVocab
-from fivefold.pillars.apgd import apgd, dlr_loss
-from fivefold.pillars.attacks import attack_boxes, fgsm, pgd
-from fivefold.pillars.robustness_eval import AttackSettings, adversarial_rows
-from fivefold.pillars.text_attack import text_edit_attack
+from fivefold.pillars.robustness.evaluate import AttackSettings, adversarial_rows
 
 IMAGE = {"x": ModalityInfo("image", (1, 8, 8), bounds=(0.0, 1.0))}
 BOXES = attack_boxes(IMAGE)

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from fivefold.pillars.attributions import DEFAULT_MAX_ROWS, Forward, Tensors, batched_logits
+from fivefold.pillars.interpretability.attributions import (
+    DEFAULT_MAX_ROWS,
+    Forward,
+    Tensors,
+    batched_logits,
+)
 
 __all__ = [
     "Curves",

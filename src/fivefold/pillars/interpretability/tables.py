@@ -17,8 +17,8 @@ from torch import Tensor
 
 from fivefold.data.task import Split, Task
 from fivefold.data.text import WordVocab, tokenize
-from fivefold.pillars.explanations import Space
-from fivefold.pillars.faithfulness import Curves
+from fivefold.pillars.interpretability.explanations import Space
+from fivefold.pillars.interpretability.faithfulness import Curves
 
 __all__ = ["MAX_VALUES", "curve_rows", "example_rows"]
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from fivefold.data.task import ModalityInfo
-from fivefold.pillars import corruptions_signal as signal
+from fivefold.pillars.robustness import corruptions_signal as signal
 
 __all__ = [
     "CORRUPTIONS",

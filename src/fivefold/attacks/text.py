@@ -1,7 +1,7 @@
 """A greedy black-box text attack by character and word edits.
 
 Each round tries ``candidates`` random single edits of every still-correct text (a keyboard
-typo, a deleted word or two swapped words, see :func:`corruptions_text.one_edit`), re-encodes
+typo, a deleted word or two swapped words, see :func:`fivefold.transforms.text.one_edit`), re-encodes
 them with the task's ``text_encoder`` and keeps the edit that lowers the true-class probability
 most. Accuracy after ``b`` rounds is the accuracy under an edit budget of ``b``; a text fooled
 once counts as fooled for every larger budget.
@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from fivefold.data.task import TextEncoder
-from fivefold.pillars.corruptions_text import one_edit
 from fivefold.training.predict import predict_logits
+from fivefold.transforms.text import one_edit
 
 __all__ = ["text_edit_attack"]
 

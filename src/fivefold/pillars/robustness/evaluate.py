@@ -1,7 +1,7 @@
 """The parts of the robustness pillar: corruption accuracy, adversarial accuracy, sanity checks.
 
 Each function returns plain table rows (dicts of names and numbers) that
-:mod:`fivefold.pillars.robustness` turns into metrics.
+:mod:`fivefold.pillars.robustness.pillar` turns into metrics.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from fivefold.attacks.apgd import apgd
+from fivefold.attacks.gradient import AttackResult, Box, Norm, attack_boxes, fgsm, frozen_eval, pgd
 from fivefold.data.task import Inputs, Split, Task, index_inputs
-from fivefold.pillars.apgd import apgd
-from fivefold.pillars.attacks import AttackResult, Box, Norm, attack_boxes, fgsm, frozen_eval, pgd
-from fivefold.pillars.corruptions import corrupt, corruption_names
-from fivefold.pillars.corruptions_text import TEXT_CORRUPTIONS
+from fivefold.pillars.robustness.corruptions import corrupt, corruption_names
+from fivefold.pillars.robustness.corruptions_text import TEXT_CORRUPTIONS
 from fivefold.seeding import torch_generator
 from fivefold.training.predict import predict_logits
 

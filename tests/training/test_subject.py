@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fivefold.pillars.base import MEMO_SIZE, Subject
 from fivefold.training.predict import predict_logits
+from fivefold.training.subject import MEMO_SIZE, Subject
 
 
 class Counting(nn.Module):

@@ -1,6 +1,6 @@
 """APGD: step-size-free PGD with momentum and checkpoints (the attacks of AutoAttack).
 
-Runs in the unit coordinates of :mod:`fivefold.pillars.attacks` (any bounds, unbounded and
+Runs in the unit coordinates of :mod:`fivefold.attacks.gradient` (any bounds, unbounded and
 multi-input tasks), following the reference implementation (fra31/auto-attack, as ported to
 ``torchattacks.APGD``): step size 2·eps halved at checkpoints where the loss oscillated or did
 not improve (restarting from the best point), momentum 0.75, cross-entropy or DLR loss.
@@ -18,8 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from fivefold.data.task import Inputs
-from fivefold.pillars.attack_space import (
+from fivefold.attacks.space import (
     AttackResult,
     Box,
     Norm,
@@ -34,6 +33,7 @@ from fivefold.pillars.attack_space import (
     rows,
     step_direction,
 )
+from fivefold.data.task import Inputs
 
 __all__ = ["apgd", "dlr_loss"]
 
@@ -188,7 +188,7 @@ def apgd(
         x: (N, ...) clean inputs (a tensor or a dict).
         y: (N,) labels.
         eps: radius of the L∞ or L2 ball in unit coordinates.
-        boxes: perturbable inputs (see :func:`fivefold.pillars.attacks.attack_boxes`).
+        boxes: perturbable inputs (see :func:`fivefold.attacks.gradient.attack_boxes`).
         norm: "linf" or "l2".
         loss: "ce" or "dlr" (DLR needs 3 or more classes).
         steps: iterations (AutoAttack uses 100).

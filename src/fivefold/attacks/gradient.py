@@ -17,8 +17,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from fivefold.data.task import Inputs
-from fivefold.pillars.attack_space import (
+from fivefold.attacks.space import (
     AttackResult,
     Box,
     Norm,
@@ -33,6 +32,7 @@ from fivefold.pillars.attack_space import (
     rows,
     step_direction,
 )
+from fivefold.data.task import Inputs
 
 __all__ = ["AttackResult", "Box", "Norm", "attack_boxes", "fgsm", "frozen_eval", "pgd"]
 

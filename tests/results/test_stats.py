@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from fivefold.report.stats import (
+from fivefold.results.stats import (
     compare,
     paired_t_test,
     t_interval,

@@ -1,6 +1,6 @@
 """Natural corruptions of time series (N, C, T) and standardised tabular rows (N, F).
 
-Plain functions ``(x, parameter, gen, info) -> x``; :mod:`fivefold.pillars.corruptions`
+Plain functions ``(x, parameter, gen, info) -> x``; :mod:`fivefold.pillars.robustness.corruptions`
 registers them with their severity parameters and adds the shared contract (severity 0 is the
 identity, bounds and dtype kept).
 """

@@ -2,7 +2,7 @@
 
 Per recipe and metric: the values of the seeds, their mean, standard deviation and the
 half-width of the 95 % Student-t interval; per non-baseline recipe and metric: the difference
-from the baseline recipe and its test (:mod:`fivefold.report.stats`).
+from the baseline recipe and its test (:mod:`fivefold.results.stats`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from fivefold.report.stats import compare, t_interval
+from fivefold.results.stats import compare, t_interval
 
 __all__ = ["HEADLINE_METRICS", "baseline_recipe", "build_scorecard", "mean_std"]
 

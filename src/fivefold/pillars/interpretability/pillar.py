@@ -28,9 +28,13 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.data.task import Split, Task
-from fivefold.pillars.attributions import Tensors, batched_logits, convergence_delta
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
-from fivefold.pillars.explanations import (
+from fivefold.pillars.interpretability.attributions import (
+    Tensors,
+    batched_logits,
+    convergence_delta,
+)
+from fivefold.pillars.interpretability.explanations import (
     Method,
     MethodSettings,
     Space,
@@ -38,7 +42,7 @@ from fivefold.pillars.explanations import (
     build_space,
     take,
 )
-from fivefold.pillars.faithfulness import (
+from fivefold.pillars.interpretability.faithfulness import (
     Curves,
     Perturbed,
     max_sensitivity,
@@ -48,10 +52,10 @@ from fivefold.pillars.faithfulness import (
     spearman,
     unit_scores,
 )
-from fivefold.pillars.forwards import inference_copy
-from fivefold.pillars.interpretability_tables import curve_rows, example_rows
+from fivefold.pillars.interpretability.tables import curve_rows, example_rows
 from fivefold.schema import option
 from fivefold.seeding import torch_generator
+from fivefold.training.forwards import inference_copy
 
 __all__ = ["InterpretabilityConfig", "InterpretabilityPillar", "stratified_indices"]
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivefold.data.task import Inputs, Modality, ModalityInfo, Split, Task
-from fivefold.pillars.attributions import (
+from fivefold.pillars.interpretability.attributions import (
     Forward,
     IGMethod,
     Tensors,
@@ -25,8 +25,8 @@ from fivefold.pillars.attributions import (
     integrated_gradients,
     saliency,
 )
-from fivefold.pillars.faithfulness import Pool, unit_scores
-from fivefold.pillars.forwards import DictForward, EmbeddingForward
+from fivefold.pillars.interpretability.faithfulness import Pool, unit_scores
+from fivefold.training.forwards import DictForward, EmbeddingForward
 
 __all__ = [
     "METHODS",

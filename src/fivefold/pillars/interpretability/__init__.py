@@ -1,0 +1,1 @@
+"""The interpretability pillar: attributions, faithfulness, stability and completeness."""

@@ -1,0 +1,1 @@
+"""The robustness pillar: natural corruptions per modality, adversarial accuracy, sanity checks."""

@@ -1,0 +1,1 @@
+"""The ethics & safety pillar: group fairness, calibration, selective prediction, OOD detection."""

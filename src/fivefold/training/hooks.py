@@ -1,0 +1,185 @@
+"""The types every training hook speaks: batches, step outputs, the fit context and result, and
+the :class:`Technique` base class with its five hooks, identity by default.
+
+Composition order is fixed (the recipe orders techniques only within a level)::
+
+    fit     = wrap_fit_1(wrap_fit_2(base_fit))                first listed = outermost
+    model   = adapt_model_k(... adapt_model_1(model))         in list order
+    step:     batch = adapt_batch_k(... adapt_batch_1(batch)); loss = owner.loss(...) or CE
+    eval:     subject = adapt_subject_k(... adapt_subject_1(Subject(model)))
+
+They live here, below the techniques, so that the loop in :mod:`fivefold.training.fit` needs
+nothing from the layers above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from fivefold.data.task import Inputs, Modality, Task
+from fivefold.training.config import TrainConfig
+from fivefold.training.subject import Subject
+
+__all__ = [
+    "ALL_MODALITIES",
+    "Batch",
+    "EpochCallback",
+    "FitContext",
+    "FitFn",
+    "FitResult",
+    "ModelFactory",
+    "Requirement",
+    "StepOutput",
+    "Technique",
+]
+
+ALL_MODALITIES: frozenset[Modality] = frozenset({"image", "sequence", "tabular", "text"})
+Requirement = Literal["groups", "unlabeled", "text"]
+EpochCallback = Callable[[int, int, dict[str, float]], None]
+ModelFactory = Callable[[int], nn.Module]
+"""``build_model(seed) -> a fresh model of the task's architecture`` (pretrained weights kept)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch.
+
+    Attributes:
+        x: inputs, (B, ...) or a modality dict.
+        y: (B,) int64 labels.
+        target: (B, C) soft targets (e.g. from mixup), or None for hard labels.
+        group: (B,) int64 sensitive-attribute ids, or None.
+    """
+
+    x: Inputs
+    y: torch.Tensor
+    target: torch.Tensor | None = None
+    group: torch.Tensor | None = None
+
+
+@dataclass
+class StepOutput:
+    """What a training step produced: the loss to minimise, the logits and extra metrics."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FitContext:
+    """Everything a fit and its techniques may read: settings, seed, where to write.
+
+    Attributes:
+        train: the optimisation settings.
+        seed: the trial seed; techniques derive child seeds from it.
+        techniques: the recipe's techniques, in recipe order.
+        workdir: folder for the epoch log and checkpoint (None: write nothing).
+        on_epoch: progress callback ``(epoch, epochs, metrics)``.
+        epoch, step: the current position, updated by the loop.
+        generator: the loop's random stream (batch order); techniques use their own.
+        cache_dir: folder shared by the trials of one run, for results that several trials
+            can reuse (e.g. self-supervised pretraining); None: no caching.
+        cache_key: identifies the data pool and model architecture independently of the seed
+            and the label fraction; techniques add their own config to it.
+        lr_scale: learning-rate multipliers by parameter name (layer-wise decay); a
+            parameter not listed trains at the full rate.
+        extras: JSON-serialisable facts a technique reports, by technique name (e.g. trainable
+            parameters, pretraining loss); they land in ``result.json`` under "techniques".
+        build_model: ``seed -> fresh model`` of the task's architecture (pretrained weights
+            kept where the model has them), for techniques that train several members; None
+            where the caller has no factory (a plain ``fit`` call).
+        member: name of the member being trained (e.g. "member-2"); the epoch log and the
+            checkpoint then go to ``workdir/<member>/`` so that members never share a file.
+            None: the trial's own model, files straight in ``workdir``.
+    """
+
+    train: TrainConfig
+    seed: int
+    techniques: Sequence[Technique] = ()
+    workdir: Path | None = None
+    on_epoch: EpochCallback | None = None
+    epoch: int = 0
+    step: int = 0
+    generator: torch.Generator = field(default_factory=torch.Generator)
+    cache_dir: Path | None = None
+    cache_key: str = ""
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    build_model: ModelFactory | None = None
+    member: str | None = None
+
+    @property
+    def files_dir(self) -> Path | None:
+        """Where this fit writes its epoch log and checkpoint (per member when one is set)."""
+        if self.workdir is None or self.member is None:
+            return self.workdir
+        return self.workdir / self.member
+
+
+@dataclass
+class FitResult:
+    """A trained model and how training went."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool
+    train_seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+FitFn = Callable[[nn.Module, Task, FitContext], FitResult]
+
+
+class Technique:
+    """Base class of every technique: a config plus five hooks that default to identity.
+
+    Class attributes:
+        Config: frozen dataclass of the technique's options.
+        modalities: input kinds it supports.
+        requires: data it needs ("groups", "unlabeled", "text").
+        conflicts: technique names it cannot be combined with.
+        owns_loss: whether it defines the training objective (at most one per recipe).
+        quick: options that make a run fast enough for a smoke test (the shared contract
+            test and ``fivefold list`` examples use them); they must not change what the
+            technique is, only how long it runs.
+    """
+
+    Config: ClassVar[type[Any]]
+    modalities: ClassVar[frozenset[Modality]] = ALL_MODALITIES
+    requires: ClassVar[frozenset[Requirement]] = frozenset()
+    conflicts: ClassVar[frozenset[str]] = frozenset()
+    owns_loss: ClassVar[bool] = False
+    quick: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, name: str, config: Any) -> None:
+        self.name = name
+        self.config = config
+
+    def wrap_fit(self, fit: FitFn) -> FitFn:
+        """Whole-training level (SSL pretraining, transfer, ensembles, online/meta learning)."""
+        return fit
+
+    def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
+        """Model level (LoRA/BitFit/adapters, freezing, fusion)."""
+        return model
+
+    def adapt_batch(self, batch: Batch, model: nn.Module, ctx: FitContext) -> Batch:
+        """Step level (augmentation, mixup, adversarial examples)."""
+        return batch
+
+    def loss(self, model: nn.Module, batch: Batch, ctx: FitContext) -> StepOutput | None:
+        """Objective (TRADES, SSL losses); only the recipe's loss owner is asked."""
+        return None
+
+    def adapt_subject(self, subject: Subject, task: Task, ctx: FitContext) -> Subject:
+        """Evaluation time (test-time adaptation, ensembling of members); called after ``fit``
+        by the runner and by ``fivefold audit``, before any pillar sees the model."""
+        return subject

@@ -29,3 +29,23 @@ def test_every_module_imports_first() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert int(done.stdout.split()[0]) > 50
+
+
+LOOP_ONLY = """
+import sys
+import fivefold.training.fit
+loaded = sorted(m for m in sys.modules if m.startswith("fivefold."))
+heavy = [m for m in ("peft", "kornia", "fairlearn", "captum") if m in sys.modules]
+print(" ".join(loaded))
+print(" ".join(heavy) or "-")
+"""
+
+
+def test_the_training_loop_imports_no_technique_or_pillar() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LOOP_ONLY], check=True, capture_output=True, text=True, timeout=300
+    )
+    loaded, heavy = done.stdout.splitlines()
+    above = ("fivefold.attacks", "fivefold.techniques", "fivefold.pillars", "fivefold.runner")
+    assert [m for m in loaded.split() if m.startswith(above)] == []
+    assert heavy == "-"

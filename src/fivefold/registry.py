@@ -4,6 +4,7 @@ tables for all of them."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,6 +35,8 @@ class Registry(Generic[T]):
             configured through a :class:`Spec` (None: the registry parses no specs).
         make: ``(plugin, spec) -> instance`` used by :meth:`Spec.instantiate`.
         name_key: the key that names the plugin in a config table ("name", "technique").
+        home: the package whose import registers every built-in plugin; a pickled registry
+            (inside a Spec sent to a worker process) is found again by importing it.
     """
 
     def __init__(
@@ -43,12 +46,24 @@ class Registry(Generic[T]):
         config_of: Callable[[T], type[Any]] | None = None,
         make: Callable[[T, Spec[T]], Any] | None = None,
         name_key: str = "name",
+        home: str | None = None,
     ) -> None:
+        if home is not None:
+            _REGISTRIES[kind] = self
         self.kind = kind
+        self.home = home
         self.config_of = config_of
         self.make = make
         self.name_key = name_key
         self._entries: dict[str, Entry[T]] = {}
+
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[[str, str | None], Registry[Any]], tuple[str, str | None]]:
+        # Built-in registries are process-wide singletons: pickle a reference, never a copy.
+        if self.home is None:
+            return super().__reduce__()  # type: ignore[return-value]
+        return _registry_named, (self.kind, self.home)
 
     def register(self, name: str, *, help: str) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name``; a name may be registered once."""
@@ -139,6 +154,16 @@ class Registry(Generic[T]):
             self.get(str(name), field=path)
             out.append(self.spec_of(str(name), options, f"{path}.{name}"))
         return tuple(out)
+
+
+_REGISTRIES: dict[str, Registry[Any]] = {}
+
+
+def _registry_named(kind: str, home: str | None) -> Registry[Any]:
+    """This process's registry of ``kind`` (importing ``home`` creates and fills it)."""
+    if home is not None:
+        importlib.import_module(home)
+    return _REGISTRIES[kind]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A greedy black-box text attack by character and word edits.
 
 Each round tries ``candidates`` random single edits of every still-correct text (a keyboard
-typo, a deleted word or two swapped words, see :func:`fivefold.transforms.text.one_edit`), re-encodes
+typo, a deleted word or two swapped words: :func:`fivefold.transforms.text.one_edit`), encodes
 them with the task's ``text_encoder`` and keeps the edit that lowers the true-class probability
 most. Accuracy after ``b`` rounds is the accuracy under an edit budget of ``b``; a text fooled
 once counts as fooled for every larger budget.

@@ -60,7 +60,7 @@ class RawData:
 
 
 Loader = Callable[[DataConfig], RawData]
-DATASETS: Registry[Loader] = Registry("dataset")
+DATASETS: Registry[Loader] = Registry("dataset", home="fivefold.data")
 
 
 def encode_labels(values: Sequence[object]) -> tuple[torch.Tensor, tuple[str, ...]]:

@@ -60,7 +60,9 @@ class ModelPlugin:
     prepare: Callable[[Any, Task], Task] | None = None
 
 
-MODELS: Registry[ModelPlugin] = Registry("model", config_of=lambda plugin: plugin.config_cls)
+MODELS: Registry[ModelPlugin] = Registry(
+    "model", config_of=lambda plugin: plugin.config_cls, home="fivefold.models"
+)
 
 
 ModelSpec = Spec[ModelPlugin]

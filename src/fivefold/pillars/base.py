@@ -63,7 +63,10 @@ class Pillar:
 
 
 PILLARS: Registry[type[Pillar]] = Registry(
-    "pillar", config_of=lambda kind: kind.Config, make=lambda kind, spec: kind(spec.config)
+    "pillar",
+    config_of=lambda kind: kind.Config,
+    make=lambda kind, spec: kind(spec.config),
+    home="fivefold.pillars",
 )
 
 

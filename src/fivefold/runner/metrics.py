@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from sklearn.metrics import f1_score
+import math
 
 from fivefold.data.task import Task
-from fivefold.pillars.base import Subject
+from fivefold.pillars.metrics import accuracy, macro_f1, nll
+from fivefold.training.subject import Subject
 
 __all__ = ["core_metrics"]
 
 
 def core_metrics(subject: Subject, task: Task) -> dict[str, float]:
-    """Accuracy on train/val/test, test macro-F1 and test NLL (natural log, mean per sample)."""
+    """Accuracy on train/val/test, test macro-F1 and test NLL (natural log, mean per sample).
+
+    The same metric functions as the pillars (float64 on the subject's probabilities), so a
+    trial's ``test_accuracy`` and its generalization pillar's never disagree.
+    """
     out: dict[str, float] = {}
     for name in ("train", "val", "test"):
         split = task.splits[name]
-        prob = subject.predict_proba(split.x)
-        out[f"{name}_accuracy"] = float((prob.argmax(1) == split.y).float().mean())
+        if len(split) == 0:
+            out[f"{name}_accuracy"] = math.nan  # an empty split has no accuracy, not 0
+            continue
+        y, prob = split.y.numpy(), subject.predict_proba(split.x).double().numpy()
+        out[f"{name}_accuracy"] = accuracy(y, prob)
         if name == "test":
-            out["test_macro_f1"] = float(
-                f1_score(
-                    split.y.numpy(),
-                    prob.argmax(1).numpy(),
-                    labels=list(range(task.n_classes)),
-                    average="macro",
-                    zero_division=0,
-                )
-            )
-            out["test_nll"] = float(F.nll_loss(torch.log(prob.clamp_min(1e-12)), split.y))
+            out["test_macro_f1"] = macro_f1(y, prob)
+            out["test_nll"] = nll(y, prob)
     return out

@@ -19,6 +19,7 @@ TECHNIQUES: Registry[type[Technique]] = Registry(
     config_of=lambda kind: kind.Config,
     make=lambda kind, spec: kind(spec.name, spec.config),
     name_key="technique",
+    home="fivefold.techniques",
 )
 
 

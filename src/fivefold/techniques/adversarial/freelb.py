@@ -22,6 +22,7 @@ from fivefold.schema import option
 from fivefold.seeding import torch_generator
 from fivefold.techniques.adversarial.crafting import soft_cross_entropy
 from fivefold.techniques.base import TECHNIQUES
+from fivefold.training.forwards import find_embedding
 from fivefold.training.hooks import Batch, FitContext, FitFn, FitResult, StepOutput, Technique
 
 __all__ = ["EmbeddingPerturbation", "FreeLB", "FreeLBConfig", "freelb_losses", "token_embedding"]
@@ -53,12 +54,12 @@ def token_embedding(model: nn.Module) -> nn.Embedding:
     Raises:
         ConfigError: the model has none.
     """
-    for module in model.modules():
-        if isinstance(module, nn.Embedding):
-            return module
-    raise ConfigError(
-        "freelb: the model has no nn.Embedding to perturb; use a text model (text, minilm)"
-    )
+    try:
+        return find_embedding(model)
+    except ValueError:
+        raise ConfigError(
+            "freelb: the model has no nn.Embedding to perturb; use a text model (text, minilm)"
+        ) from None
 
 
 class EmbeddingPerturbation:

@@ -148,3 +148,84 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         load_weights(tiny_model(), bad)
     with pytest.raises(DataError, match="not found"):
         load_weights(tiny_model(), tmp_path / "missing.safetensors")
+
+
+def test_members_write_into_their_own_folders(tmp_path: Path) -> None:
+    task = blobs()
+    for k in range(2):
+        ctx = FitContext(cfg(epochs=2), seed=k, workdir=tmp_path / "run", member=f"member-{k}")
+        fit(tiny_model(k), task, ctx)
+    members = sorted((tmp_path / "run").iterdir())
+    assert [p.name for p in members] == ["member-0", "member-1"] and all(
+        p.is_dir() for p in members
+    )
+    for folder in members:
+        assert sorted(p.name for p in folder.iterdir()) == ["history.jsonl", "model.safetensors"]
+        assert len((folder / "history.jsonl").read_text().splitlines()) == 2
+    fit(tiny_model(), task, FitContext(cfg(epochs=2), seed=0, workdir=tmp_path / "plain"))
+    files = sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert files == ["history.jsonl", "model.safetensors"]  # member=None: today's layout
+
+
+class Reporter(Technique):
+    """Writes into the context the way techniques do: an extras entry and a layer-wise rate."""
+
+    def __init__(self) -> None:
+        super().__init__("reporter", None)
+
+    def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
+        ctx.extras[self.name] = {"member": ctx.member}
+        ctx.lr_scale["0.weight"] = 0.5
+        return model
+
+
+def test_for_member_shares_nothing_mutable(tmp_path: Path) -> None:
+    parent = FitContext(
+        cfg(),
+        seed=3,
+        techniques=[Reporter()],
+        workdir=tmp_path,
+        epoch=4,
+        step=40,
+        lr_scale={"2.weight": 0.1},
+        extras={"other": {"loss": 1.0}},
+        build_model=tiny_model,
+    )
+    member = parent.for_member("member-1", 7)
+    assert (member.member, member.seed, member.epoch, member.step) == ("member-1", 7, 0, 0)
+    assert member.files_dir == tmp_path / "member-1"
+    assert member.extras == {} and member.lr_scale == parent.lr_scale
+    assert list(member.techniques) == list(parent.techniques)
+    assert member.train is parent.train and member.build_model is parent.build_model
+    for name, value in vars(member).items():
+        if isinstance(value, dict | list | set | torch.Generator):
+            assert value is not getattr(parent, name), f"{name} is shared with the parent"
+    other = parent.for_member("member-2", 7)
+    assert torch.equal(member.generator.get_state(), other.generator.get_state())
+    assert member.for_member("inner", 0).files_dir == tmp_path / "member-1" / "inner"
+    for bad in ("", ".", "..", "a/b"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            parent.for_member(bad, 0)
+
+
+def test_member_fits_leave_the_parent_unchanged(tmp_path: Path) -> None:
+    task = blobs()
+    parent = FitContext(cfg(epochs=2), seed=0, techniques=[Reporter()], workdir=tmp_path)
+    parent.build_model = tiny_model
+    generator = parent.generator.get_state()
+    results = [
+        fit(parent.build_model(s), task, parent.for_member(f"member-{k}", s))
+        for k, s in enumerate((10, 11))
+    ]
+    assert (parent.epoch, parent.step, parent.extras, parent.lr_scale) == (0, 0, {}, {})
+    assert torch.equal(parent.generator.get_state(), generator)
+    assert [r.extras for r in results] == [
+        {"reporter": {"member": "member-0"}},
+        {"reporter": {"member": "member-1"}},
+    ]
+    alone = fit(tiny_model(11), task, FitContext(cfg(epochs=2), 11, [Reporter()])).model
+    assert all(  # a member trains as a plain fit with its seed would
+        torch.equal(a, b)
+        for a, b in zip(results[1].model.parameters(), alone.parameters(), strict=True)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["member-0", "member-1"]

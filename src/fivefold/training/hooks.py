@@ -15,7 +15,7 @@ nothing from the layers above it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from fivefold.data.task import Inputs, Modality, Task
+from fivefold.seeding import torch_generator
 from fivefold.training.config import TrainConfig
 from fivefold.training.subject import Subject
 
@@ -121,6 +122,41 @@ class FitContext:
         if self.workdir is None or self.member is None:
             return self.workdir
         return self.workdir / self.member
+
+    def for_member(self, name: str, seed: int) -> FitContext:
+        """The context of one member of several that a technique trains (e.g. an ensemble)::
+
+            fit(ctx.build_model(s), task, ctx.for_member(f"member-{k}", s))
+
+        The copy keeps the settings, techniques, folders, callback and model factory, but has
+        its own position (epoch and step 0), random stream, ``extras`` (empty) and
+        ``lr_scale``, so a member's fit neither moves nor mixes into the parent's state.
+
+        Args:
+            name: the member's name and folder: its files go to ``workdir/<name>/`` (nested
+                under the parent's own member folder when the parent is a member itself).
+            seed: the member's seed, from which the fit and its techniques derive theirs.
+
+        Returns:
+            a new context; the parent is unchanged.
+
+        Raises:
+            ValueError: ``name`` is not a plain folder name.
+        """
+        # One folder level only, on any OS: a backslash separates folders on Windows.
+        if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ValueError(f"member name {name!r} must be a plain folder name, e.g. 'member-0'")
+        return replace(
+            self,
+            seed=seed,
+            techniques=tuple(self.techniques),
+            epoch=0,
+            step=0,
+            generator=torch_generator(seed, "batches"),  # the stream fit starts from
+            lr_scale=dict(self.lr_scale),
+            extras={},
+            member=name if self.member is None else f"{self.member}/{name}",
+        )
 
 
 @dataclass

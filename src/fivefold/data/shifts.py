@@ -1,20 +1,21 @@
 """Transform shifts of the test split: rotation, gaussian noise, scaling and translation.
 
 Every shift keeps the shape and dtype of the inputs and clamps them to the modality bounds.
+The transforms themselves live in :mod:`fivefold.transforms`; this module picks them by name,
+keeps one-hot columns valid and clamps.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from fivefold.data.config import ShiftConfig
 from fivefold.data.task import Inputs, ModalityInfo, Split
 from fivefold.errors import ConfigError
 from fivefold.seeding import torch_generator
+from fivefold.transforms import common, image
 
 __all__ = ["SHIFT_MODALITIES", "add_noise", "apply_shifts", "rotate", "scale", "translate"]
 
@@ -29,6 +30,8 @@ SHIFT_MODALITIES: dict[str, tuple[str, ...]] = {
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     """Rotate images counter-clockwise (as displayed) about their centre, zero fill.
 
+    At multiples of 90° this is ``torch.rot90`` (see :func:`fivefold.transforms.image.affine`).
+
     Args:
         x: (N, C, H, W) images.
         degrees: rotation angle.
@@ -36,14 +39,7 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     Returns:
         (N, C, H, W) rotated images (bilinear interpolation).
     """
-    n, _, h, w = x.shape
-    rad = math.radians(degrees)
-    # Rounding makes multiples of 90° exact pixel permutations.
-    c, s = round(math.cos(rad), 12), round(math.sin(rad), 12)
-    # The grid maps output to input coordinates, normalised to [-1, 1] per axis.
-    theta = torch.tensor([[c, -s * h / w, 0.0], [s * w / h, c, 0.0]], dtype=x.dtype)
-    grid = F.affine_grid(theta.expand(n, 2, 3), [n, x.shape[1], h, w], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return image.affine(x, float(degrees))
 
 
 def translate(x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -56,15 +52,7 @@ def translate(x: torch.Tensor, steps: int) -> torch.Tensor:
     Returns:
         (..., T) shifted inputs.
     """
-    out = torch.zeros_like(x)
-    length = x.shape[-1]
-    if steps == 0 or abs(steps) >= length:
-        return x.clone() if steps == 0 else out
-    if steps > 0:
-        out[..., steps:] = x[..., :-steps]
-    else:
-        out[..., :steps] = x[..., -steps:]
-    return out
+    return common.translate_steps(x, steps)
 
 
 def _feature_std(x: torch.Tensor) -> torch.Tensor:
@@ -88,14 +76,13 @@ def add_noise(
     Returns:
         (N, ...) noisy inputs.
     """
-    scale_ = strength * (bounds[1] - bounds[0]) if bounds else strength * _feature_std(x)
-    noise = torch.randn(x.shape, generator=gen, dtype=x.dtype)
-    return x + noise * scale_
+    std = strength * (bounds[1] - bounds[0]) if bounds else strength * _feature_std(x)
+    return common.gaussian_noise(x, std, gen)
 
 
 def scale(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Multiply inputs by ``factor`` (a contrast / amplitude change)."""
-    return x * factor
+    return common.scale(x, factor)
 
 
 def _check(kind: str, strength: float, info: ModalityInfo) -> None:

@@ -4,7 +4,9 @@ Every registered corruption has the signature ``(x, severity, gen, info) -> x``,
 whole batch at once, keeps shape and dtype, respects ``info.bounds`` and returns a copy of
 ``x`` at severity 0. Image corruptions run in units of the input range, so the severity
 parameters below (given for [0, 1] inputs) fit any bounds. Randomness comes only from ``gen``
-(see :func:`fivefold.seeding.torch_generator`), so the same seed gives the same output.
+(see :func:`fivefold.seeding.torch_generator`), so the same seed gives the same output. The
+functions here draw the random parameters (angles, signs, patch corners) and apply the shared
+transforms of :mod:`fivefold.transforms`.
 
 Reference: Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common
 Corruptions and Perturbations", ICLR 2019 (ImageNet-C / CIFAR-10-C); Mu & Gilmer,
@@ -17,10 +19,10 @@ import math
 from collections.abc import Callable, Mapping
 
 import torch
-import torch.nn.functional as F
 
 from fivefold.data.task import ModalityInfo
 from fivefold.pillars.robustness import corruptions_signal as signal
+from fivefold.transforms import common, image
 
 __all__ = [
     "CORRUPTIONS",
@@ -134,7 +136,7 @@ def _image_gaussian_noise(
     x: torch.Tensor, std: float, gen: torch.Generator, info: ModalityInfo
 ) -> torch.Tensor:
     """Additive gaussian noise of std ``std``. Reference: Hendrycks & Dietterich 2019."""
-    return x + std * torch.randn(x.shape, generator=gen)
+    return common.gaussian_noise(x, std, gen)
 
 
 @_register("image", "shot_noise")
@@ -142,7 +144,7 @@ def _shot_noise(
     x: torch.Tensor, rate: float, gen: torch.Generator, _: ModalityInfo
 ) -> torch.Tensor:
     """Poisson noise: ``Poisson(x · rate) / rate``. Reference: Hendrycks & Dietterich 2019."""
-    return torch.poisson(x.clamp(0, 1) * rate, generator=gen) / rate
+    return common.poisson_noise(x.clamp(0, 1), rate, gen)
 
 
 @_register("image", "gaussian_blur")
@@ -150,21 +152,14 @@ def _gaussian_blur(
     x: torch.Tensor, sigma: float, _: torch.Generator, info: ModalityInfo
 ) -> torch.Tensor:
     """Separable gaussian blur, edge padding. Reference: Hendrycks & Dietterich 2019."""
-    sigma *= max(1.0, max(x.shape[-2:]) / 64)
-    radius = math.ceil(3 * sigma)
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel = (taps / taps.sum()).to(x.dtype)
-    c = x.shape[1]
-    out = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    # The severities are set for 64-pixel images; larger ones blur proportionally more.
+    return image.gaussian_blur(x, sigma * max(1.0, max(x.shape[-2:]) / 64))
 
 
 @_register("image", "contrast")
 def _contrast(x: torch.Tensor, factor: float, _: torch.Generator, __: ModalityInfo) -> torch.Tensor:
     """Shrink towards each image's channel means. Reference: Hendrycks & Dietterich 2019."""
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    return (x - mean) * factor + mean
+    return image.contrast(x, factor, per_channel=True)
 
 
 @_register("image", "brightness")
@@ -175,41 +170,16 @@ def _brightness(
 
     Reference: Hendrycks & Dietterich 2019.
     """
-    return x + level
-
-
-def _reduced(size: int, factor: float) -> int:
-    """``factor`` x ``size`` pixels, at least 1 and, where possible, fewer than ``size``."""
-    return max(1, min(size - 1, round(factor * size)))
+    return image.brightness(x, level)
 
 
 @_register("image", "pixelate")
 def _pixelate(x: torch.Tensor, factor: float, _: torch.Generator, __: ModalityInfo) -> torch.Tensor:
     """Downsample to ``factor`` x the size (antialiased), then nearest-upsample back.
 
-    On tiny images a plain box filter aliases (an 8x8 digit pixelated to 5x5 reads worse than
-    at 4x4), so the downsampling is antialiased and the upsampling centred.
-
     Reference: Hendrycks & Dietterich 2019.
     """
-    h, w = x.shape[-2:]
-    small_size = (_reduced(h, factor), _reduced(w, factor))
-    small = F.interpolate(x, size=small_size, mode="bilinear", antialias=True)
-    return F.interpolate(small, size=(h, w), mode="nearest-exact")
-
-
-def _affine(x: torch.Tensor, degrees: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate each image by ``degrees`` (N,) and translate by ``shift`` (N, 2), zero fill.
-
-    ``shift`` is in fractions of the width and height; bilinear interpolation.
-    """
-    n, c, h, w = x.shape
-    rad = torch.deg2rad(degrees.to(x.dtype))
-    cos, sin = torch.cos(rad), torch.sin(rad)
-    tx, ty = -2 * shift[:, 0].to(x.dtype), -2 * shift[:, 1].to(x.dtype)
-    theta = torch.stack([cos, -sin * h / w, tx, sin * w / h, cos, ty], dim=1).view(n, 2, 3)
-    grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return image.pixelate(x, factor)
 
 
 def _random_sign(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -222,7 +192,7 @@ def _rotation(
 ) -> torch.Tensor:
     """Rotate by ± ``degrees`` (random sign per image). Reference: Mu & Gilmer 2019."""
     n = len(x)
-    return _affine(x, degrees * _random_sign(n, gen), torch.zeros(n, 2))
+    return image.affine(x, degrees * _random_sign(n, gen), torch.zeros(n, 2))
 
 
 @_register("image", "translation")
@@ -232,7 +202,7 @@ def _translation(
     """Shift by ``fraction`` of the size in a random direction. Reference: Mu & Gilmer 2019."""
     angle = torch.rand(len(x), generator=gen) * 2 * math.pi
     shift = fraction * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
-    return _affine(x, torch.zeros(len(x)), shift)
+    return image.affine(x, torch.zeros(len(x)), shift)
 
 
 @_register("image", "occlusion")
@@ -247,10 +217,7 @@ def _occlusion(
     side = max(1, round(fraction * min(h, w)))
     top = torch.randint(0, h - side + 1, (n, 1), generator=gen)
     left = torch.randint(0, w - side + 1, (n, 1), generator=gen)
-    rows = (torch.arange(h) >= top) & (torch.arange(h) < top + side)  # (N, H)
-    cols = (torch.arange(w) >= left) & (torch.arange(w) < left + side)  # (N, W)
-    patch = (rows[:, :, None] & cols[:, None, :])[:, None]  # (N, 1, H, W)
-    return x.masked_fill(patch, 0.0)
+    return common.mask_window(x, torch.cat([top, left], dim=1), (side, side))
 
 
 for _kind, _name, _fn in (

@@ -2,7 +2,8 @@
 
 Plain functions ``(x, parameter, gen, info) -> x``; :mod:`fivefold.pillars.robustness.corruptions`
 registers them with their severity parameters and adds the shared contract (severity 0 is the
-identity, bounds and dtype kept).
+identity, bounds and dtype kept). They draw their random parameters and apply the shared
+transforms of :mod:`fivefold.transforms`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from fivefold.data.task import ModalityInfo
+from fivefold.transforms import common, series, tabular
 
 __all__ = [
     "baseline_drift",
@@ -44,7 +45,7 @@ def series_gaussian_noise(
     Reference: Um et al., "Data Augmentation of Wearable Sensor Data for Parkinson's Disease
     Monitoring using Convolutional Neural Networks", ICMI 2017 (jittering).
     """
-    return x + fraction * _series_std(x) * torch.randn(x.shape, generator=gen)
+    return common.gaussian_noise(x, fraction * _series_std(x), gen)
 
 
 def scaling(x: torch.Tensor, amount: float, gen: torch.Generator, _: ModalityInfo) -> torch.Tensor:
@@ -53,7 +54,7 @@ def scaling(x: torch.Tensor, amount: float, gen: torch.Generator, _: ModalityInf
     Reference: Um et al. 2017 (magnitude scaling).
     """
     sign = torch.randint(0, 2, (*x.shape[:-1], 1), generator=gen).float() * 2 - 1
-    return x * (1 + amount * sign)
+    return common.scale(x, 1 + amount * sign)
 
 
 def time_warp(x: torch.Tensor, std: float, gen: torch.Generator, _: ModalityInfo) -> torch.Tensor:
@@ -67,14 +68,8 @@ def time_warp(x: torch.Tensor, std: float, gen: torch.Generator, _: ModalityInfo
     n, _c, t = x.shape
     if t < 2:
         return x.clone()
-    knots = (1 + std * torch.randn(n, 1, 6, generator=gen)).clamp_min(0.1)
-    speed = F.interpolate(knots, size=t, mode="linear", align_corners=True)[:, 0]  # (N, T)
-    pos = torch.cumsum(speed, dim=1) - speed[:, :1]
-    pos = pos / pos[:, -1:] * (t - 1)  # monotone, from 0 to T - 1
-    left = pos.floor().long().clamp(0, t - 2)
-    frac = (pos - left)[:, None, :]
-    index = left[:, None, :].expand_as(x)
-    return x.gather(-1, index) * (1 - frac) + x.gather(-1, index + 1) * frac
+    speed = series.random_curve(n, 1, t, 6, std, gen, floor=0.1)[:, 0]  # (N, T)
+    return series.time_warp(x, speed)
 
 
 def masking(
@@ -88,9 +83,7 @@ def masking(
     n, t = len(x), x.shape[-1]
     length = max(1, round(fraction * t))
     start = torch.randint(0, t - length + 1, (n, 1), generator=gen)
-    steps = torch.arange(t)
-    segment = (steps >= start) & (steps < start + length)  # (N, T)
-    return x.masked_fill(segment[:, None, :], 0.0)
+    return common.mask_window(x, start, (length,))
 
 
 def baseline_drift(
@@ -115,14 +108,6 @@ def baseline_drift(
 # ------------------------------------------------------------- tabular (N, F), standardised
 
 
-def _numeric_columns(info: ModalityInfo, n_features: int) -> torch.Tensor:
-    """(F,) bool: True for numeric (not one-hot) columns."""
-    numeric = torch.ones(n_features, dtype=torch.bool)
-    for group in info.categorical:
-        numeric[list(group)] = False
-    return numeric
-
-
 def tabular_gaussian_noise(
     x: torch.Tensor, std: float, gen: torch.Generator, info: ModalityInfo
 ) -> torch.Tensor:
@@ -130,8 +115,8 @@ def tabular_gaussian_noise(
 
     Reference: Zhu & Wu, "Class Noise vs. Attribute Noise: A Quantitative Study", 2004.
     """
-    noise = std * torch.randn(x.shape, generator=gen)
-    return x + noise * _numeric_columns(info, x.shape[1])
+    numeric = tabular.numeric_columns(x.shape[1], info.categorical)
+    return common.gaussian_noise(x, std, gen, where=numeric)
 
 
 def category_flip(
@@ -144,16 +129,7 @@ def category_flip(
 
     Reference: Zhu & Wu 2004 (attribute noise).
     """
-    out = x.clone()
-    for group in info.categorical:
-        cols = torch.tensor(group)
-        block, k = x[:, cols], len(group)
-        flip = (torch.rand(len(x), generator=gen) < prob) & (block.sum(1) > 0) & (k > 1)
-        offset = torch.randint(1, max(k, 2), (len(x),), generator=gen)
-        new = (block.argmax(1) + offset) % k
-        onehot = F.one_hot(new, k).to(x.dtype)
-        out[:, cols] = torch.where(flip[:, None], onehot, block)
-    return out
+    return tabular.category_flip(x, prob, gen, info.categorical)
 
 
 def missing_values(
@@ -165,9 +141,4 @@ def missing_values(
     Reference: Little & Rubin, "Statistical Analysis with Missing Data", 3rd ed. 2019
     (missing completely at random, mean imputation).
     """
-    numeric = _numeric_columns(info, x.shape[1])
-    drop = (torch.rand(x.shape, generator=gen) < prob) & numeric
-    for group in info.categorical:
-        gone = torch.rand(len(x), generator=gen) < prob
-        drop[:, list(group)] |= gone[:, None]
-    return x.masked_fill(drop, 0.0)
+    return tabular.missing_values(x, prob, gen, info.categorical)

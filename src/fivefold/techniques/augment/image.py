@@ -3,6 +3,7 @@
 Geometric ops fill uncovered pixels with 0, the low end of the range (the background of digit
 and clothing images). Strengths are in units of the [0, 1] range, degrees or size fractions,
 as each op's docstring says. :func:`randaugment` applies N ops per sample at one magnitude.
+Flips and contrast are the shared transforms of :mod:`fivefold.transforms.image`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import kornia.augmentation as K
 import torch
 
 from fivefold.techniques.augment.ops import Op, apply_with_prob, forked, uniform
+from fivefold.transforms import image as transform
 
 __all__ = ["IMAGE_OPS", "RANDAUGMENT_MAX", "augment_images", "randaugment"]
 
@@ -36,12 +38,12 @@ def affine(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tens
 
 def hflip(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Mirror left-right (``strength`` unused)."""
-    return torch.flip(x, dims=(-1,))
+    return transform.hflip(x)
 
 
 def vflip(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Mirror top-bottom (``strength`` unused)."""
-    return torch.flip(x, dims=(-2,))
+    return transform.vflip(x)
 
 
 def brightness(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
@@ -53,8 +55,7 @@ def brightness(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.
 def contrast(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Scale each image's deviation from its mean by a factor in 1 ± ``strength``."""
     factor = uniform((len(x), 1, 1, 1), max(1.0 - strength, 0.0), 1.0 + strength, gen)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * factor + mean
+    return transform.contrast(x, factor, per_channel=False)
 
 
 def pixel_noise(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from fivefold.transforms import common
+from fivefold.transforms.tabular import missing_values, numeric_columns
+
 __all__ = ["TabularStats", "feature_dropout", "gaussian_noise", "smote"]
 
 
@@ -47,9 +50,7 @@ class TabularStats:
         n_classes: int,
     ) -> TabularStats:
         """Statistics of training rows ``x`` (N, F) with labels ``y`` (N,)."""
-        numeric = torch.ones(x.shape[1], dtype=torch.bool)
-        for group in groups:
-            numeric[list(group)] = False
+        numeric = numeric_columns(x.shape[1], groups)
         counts = torch.bincount(y[y >= 0], minlength=n_classes).float()
         minority = counts < counts.mean()
         std = x.std(dim=0, unbiased=False) if len(x) > 1 else torch.ones(x.shape[1])
@@ -60,16 +61,14 @@ def gaussian_noise(
     x: torch.Tensor, strength: float, gen: torch.Generator, stats: TabularStats
 ) -> torch.Tensor:
     """Add noise of ``strength`` × the column's training std to numeric columns."""
-    noise = torch.randn(x.shape, generator=gen, dtype=x.dtype) * stats.std * strength
-    return x + noise * stats.numeric
+    return common.gaussian_noise(x, stats.std, gen, strength, where=stats.numeric)
 
 
 def feature_dropout(
     x: torch.Tensor, strength: float, gen: torch.Generator, stats: TabularStats
 ) -> torch.Tensor:
     """Replace each numeric value by its column's training mean with probability ``strength``."""
-    drop = (torch.rand(x.shape, generator=gen) < strength) & stats.numeric
-    return torch.where(drop, stats.mean.to(x.dtype).expand_as(x), x)
+    return missing_values(x, strength, gen, stats.groups, fill=stats.mean, drop_groups=False)
 
 
 def smote(

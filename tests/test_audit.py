@@ -6,13 +6,18 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from support import tiny_task
 from torch import nn
 
+from fivefold import audit
 from fivefold.cli import main
+from fivefold.training.hooks import FitContext, Technique, compose_subject
+from fivefold.training.subject import Subject
 
 FACTORY = """
 from torch import nn
@@ -123,3 +128,24 @@ def test_corrupted_weights_and_data_efficiency_rejected(
     )
     assert code == 2
     assert "cannot score an existing model" in capsys.readouterr().err
+
+
+def test_audit_composes_the_subject_like_a_trial(
+    user_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    composed: list[int] = []
+
+    def spy(techniques: Any, subject: Subject, task: Any, ctx: FitContext) -> Subject:
+        composed.append(len(techniques))
+        return compose_subject(techniques, subject, task, ctx)
+
+    monkeypatch.setattr(audit, "compose_subject", spy)
+    args = ["--model", "usernets:make_net", "--weights", str(user_model), "--data", "digits"]
+    code = main(["audit", *args, "--pillars", "generalization", "--out", str(tmp_path / "a")])
+    assert code == 0 and composed == [0]  # no recipe yet: the identity, but composed
+    twin = Subject([nn.Linear(2, 3), nn.Linear(2, 3)])
+    technique = Technique("ensemble", None)
+    monkeypatch.setattr(technique, "adapt_subject", lambda subject, task, ctx: twin)
+    model = nn.Linear(2, 3)
+    assert audit.audit_subject(model, tiny_task("tabular"), 0, [technique]) is twin
+    assert audit.audit_subject(model, tiny_task("tabular"), 0).model is model

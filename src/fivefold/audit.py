@@ -24,12 +24,14 @@ from fivefold.errors import ConfigError
 from fivefold.pillars import PILLARS, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, environment, write_json
 from fivefold.results.scorecard import build_scorecard
-from fivefold.runner.metrics import core_metrics
+from fivefold.runner.trial import score_subject
 from fivefold.schema import build, to_dict
 from fivefold.training.checkpoint import load_weights
+from fivefold.training.config import TrainConfig
+from fivefold.training.hooks import FitContext, Technique, compose_subject
 from fivefold.training.predict import predict_logits
 
-__all__ = ["AuditRequest", "data_config_for", "load_factory", "run_audit"]
+__all__ = ["AuditRequest", "audit_subject", "data_config_for", "load_factory", "run_audit"]
 
 _FILE_KINDS = {".csv": "csv", ".parquet": "parquet", ".npz": "npz", ".jsonl": "jsonl"}
 
@@ -107,6 +109,15 @@ def _check_outputs(model: nn.Module, task: Task) -> None:
         )
 
 
+def audit_subject(
+    model: nn.Module, task: Task, seed: int, techniques: Sequence[Technique] = ()
+) -> Subject:
+    """The subject the pillars score: ``model`` after the ``adapt_subject`` of ``techniques``
+    (none today: the audited model as it is), as a trial composes it after ``fit``."""
+    ctx = FitContext(build(TrainConfig, {}, "train"), seed, tuple(techniques))
+    return compose_subject(techniques, Subject(model), task, ctx)
+
+
 def run_audit(request: AuditRequest) -> dict[str, Any]:
     """Score the model on the chosen pillars; write result.json and scorecard.json."""
     start = time.perf_counter()
@@ -116,7 +127,8 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     _check_outputs(model, task)
     model.eval()
     torch.manual_seed(request.seed)
-    subject = Subject(model)
+    subject = audit_subject(model, task, request.seed)
+    metrics, pillars = score_subject(subject, task, request.pillars, request.seed)
     result = {
         "schema_version": SCHEMA_VERSION,
         "experiment": "audit",
@@ -134,11 +146,8 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
             "name": request.model,
             "params_total": sum(p.numel() for p in model.parameters()),
         },
-        "metrics": core_metrics(subject, task),
-        "pillars": {
-            p.name: p.instantiate().evaluate(subject, task, request.seed).to_json()
-            for p in request.pillars
-        },
+        "metrics": metrics,
+        "pillars": pillars,
     }
     result["timings"] = {"total_s": time.perf_counter() - start}
     write_json(request.output / "trials" / "audit" / "result.json", result)

@@ -10,19 +10,22 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from support import tiny_task
 
 from fivefold.data import DataConfig, ModalityInfo, Split, Task, load_task
 from fivefold.data.text import WordVocab
 from fivefold.errors import ConfigError
-from fivefold.models import MODELS, build_model
+from fivefold.models import MODELS, build_model, prepare_task
 from fivefold.pillars import PILLARS, Subject
-from fivefold.pillars.interpretability.explanations import gaussian_blur
+from fivefold.pillars.interpretability.explanations import build_space, gaussian_blur
 from fivefold.pillars.interpretability.pillar import (
     InterpretabilityConfig,
     InterpretabilityPillar,
     stratified_indices,
 )
 from fivefold.schema import build, to_dict
+from fivefold.training.forwards import find_embedding
+from fivefold.training.subject import MeanProbability
 
 FAST = {"n_samples": 8, "ig_steps": 8, "shap_samples": 4, "deletion_steps": 5,
         "sensitivity_perturbations": 2, "sensitivity_samples": 4, "n_examples": 2}  # fmt: skip
@@ -220,3 +223,18 @@ def test_blur_baseline_keeps_shape_and_constants() -> None:
     assert blurred.std() < x.std()
     flat = torch.full((1, 2, 20), 0.7)
     assert torch.allclose(gaussian_blur(flat, sigma=2.0), flat)
+
+
+def test_text_members_are_attributed_in_their_joint_embedding_space() -> None:
+    task = prepare_task(MODELS.spec("text"), tiny_task("text"))
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        members.append(build_model(MODELS.spec("text"), task).eval())
+    ensemble = Subject(members).differentiable()
+    assert isinstance(ensemble, MeanProbability)
+    space = build_space(ensemble, task, task.test)
+    dims = sum(find_embedding(m).embedding_dim for m in members)
+    assert space.inputs[0].shape[-1] == dims  # every member's embedding, side by side
+    with torch.no_grad():  # the real embeddings give the ensemble's own output
+        assert torch.allclose(space.forward(*space.inputs, *space.extra), ensemble(task.test.x))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from fivefold.config import Experiment, parse_experiment
+from fivefold.pillars.base import Subject
+from fivefold.pillars.data_efficiency import DataEfficiencyPillar
 from fivefold.results.files import read_results
-from fivefold.runner.run import run_experiment
+from fivefold.runner.run import plan_trials, run_experiment
+from fivefold.runner.trial import _refit_training
+from fivefold.training.hooks import FitContext, Technique
 
 
 def experiment(tmp_path: Path, **overrides: Any) -> Experiment:
@@ -93,3 +99,46 @@ def test_process_pool_matches_local(tmp_path: Path) -> None:
         assert a["metrics"]["test_accuracy"] == pytest.approx(
             b["metrics"]["test_accuracy"], abs=0.02
         )
+
+
+def test_trial_scores_the_subject_adapt_subject_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def ensemble(self: Technique, subject: Subject, task: object, ctx: FitContext) -> Subject:
+        seen.append((self.name, ctx.seed))
+        twin = copy.deepcopy(subject.model)
+        with torch.no_grad():
+            next(twin.parameters()).mul_(0.5)
+        return Subject([subject.model, twin], eval_batch_size=subject.eval_batch_size)
+
+    monkeypatch.setattr(Technique, "adapt_subject", ensemble)
+    recipe = [{"technique": "augment", "image_ops": [], "mixup_alpha": 0.2}]
+    pillars = {"generalization": {}, "safety": {"ood": "noise", "ood_max_samples": 50}}
+    exp = experiment(
+        tmp_path, seeds=[0], train={"epochs": 1}, recipes={"mix": recipe}, pillars=pillars
+    )
+    (result,) = run_experiment(exp).results
+    assert result["status"] == "ok", result["error"]
+    assert seen == [("augment", 0)]
+    safety = result["pillars"]["safety"]
+    assert "ood_auroc_msp" in safety["metrics"] and "ood_auroc_energy" not in safety["metrics"]
+    assert any("energy OOD score skipped" in n for n in safety["notes"])
+    test_accuracy = result["pillars"]["generalization"]["metrics"]["test_accuracy"]["value"]
+    assert result["metrics"]["test_accuracy"] == test_accuracy
+
+
+def test_refit_trials_are_planned_by_the_needs_refits_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pillars = {"data_efficiency": {"fractions": [0.5, 1.0], "max_epoch_scale": 1.5}}
+    exp = experiment(tmp_path, seeds=[0], train={"epochs": 2}, pillars=pillars)
+    assert [t.fraction for t in plan_trials(exp)] == [1.0, 0.5]
+    assert _refit_training(exp, 0.5).epochs == 3  # min(2 / 0.5, 2 × 1.5)
+    summary = run_experiment(exp)
+    curve = summary.results[0]["pillars"]["data_efficiency"]["tables"]["learning_curve"]
+    assert [row["fraction"] for row in curve] == [0.5, 1.0]
+    monkeypatch.setattr(DataEfficiencyPillar, "needs_refits", False)
+    assert [t.fraction for t in plan_trials(exp)] == [1.0]
+    assert _refit_training(exp, 0.5).epochs == 2

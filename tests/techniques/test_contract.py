@@ -3,11 +3,13 @@
 A technique must: document itself (a ``Reference:`` and help for every option); build from an
 empty table and from its ``quick`` options; train a default model on a tiny task of each
 supported modality to finite logits; be deterministic for a seed; leave the task's tensors
-untouched; and compose with every other technique it does not declare a conflict with.
+untouched; compose with every other technique it does not declare a conflict with; and hand the
+pillars a Subject of valid class probabilities from ``adapt_subject``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -19,12 +21,14 @@ from fivefold.catalog import explain
 from fivefold.data.task import Task
 from fivefold.models import build_model, default_model_name, prepare_task
 from fivefold.models.base import MODELS
+from fivefold.runner.trial import _fresh_model
 from fivefold.schema import build, describe
 from fivefold.techniques import TECHNIQUES
 from fivefold.techniques.base import TechniqueSpec, check_recipe, check_task
 from fivefold.training.config import TrainConfig
 from fivefold.training.fit import compose_fit, fit
 from fivefold.training.hooks import FitContext
+from fivefold.training.subject import Subject
 
 NAMES = TECHNIQUES.names()
 KINDS = ("image", "sequence", "tabular", "text")
@@ -103,3 +107,25 @@ def test_composes_with_others(first: str, second: str, tmp_path: Path) -> None:
     task = tiny_task(shared[0])
     logits, _ = train_with([first, second], task, seed=0, cache=tmp_path)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_adapt_subject_gives_probabilities(name: str, kind: str) -> None:
+    model_name = default_model_name(tiny_task(kind))
+    spec = MODELS.spec_of(model_name, build(MODELS.get(model_name).config_cls, {}, "model"))
+    task = prepare_task(spec, tiny_task(kind))
+    torch.manual_seed(0)
+    model = build_model(spec, task).eval()
+    technique = quick_spec(name).instantiate()
+    train = build(TrainConfig, {"epochs": 1, "checkpoint": False}, "train")
+    members = functools.partial(_fresh_model, spec, task)  # ctx.build_model as a trial sets it
+    ctx = FitContext(train, 0, [technique], build_model=members)
+    subject = Subject(model)
+    before = subject.predict_proba(task.test.x)
+    adapted = technique.adapt_subject(subject, task, ctx)
+    assert isinstance(adapted, Subject)
+    prob = adapted.predict_proba(task.test.x)
+    if adapted is subject and not adapted.adapts:
+        assert torch.equal(prob, before)  # the identity
+    assert prob.shape == (len(task.test), task.n_classes) and torch.isfinite(prob).all()
+    assert (prob >= 0).all() and torch.allclose(prob.sum(1), torch.ones(len(prob)), atol=1e-5)

@@ -20,44 +20,43 @@ import torch
 from torch import nn
 
 from fivefold.data.task import TextEncoder
-from fivefold.training.predict import predict_logits
+from fivefold.training.subject import Subject
 from fivefold.transforms.text import one_edit
 
 __all__ = ["text_edit_attack"]
 
 
 def _true_prob(
-    model: nn.Module, encoder: TextEncoder, texts: Sequence[str], y: torch.Tensor, batch: int
+    subject: Subject, encoder: TextEncoder, texts: Sequence[str], y: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) probability of the true class and (N,) correctness of ``texts``."""
-    logits = predict_logits(model, encoder(texts), batch)
-    prob = torch.softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
-    return prob, logits.argmax(1) == y
+    ids = encoder(texts)
+    prob = subject.predict_proba(ids).gather(1, y[:, None])[:, 0]
+    return prob, subject.predict(ids) == y  # one forward pass: the second is memoised
 
 
 def _round(
-    model: nn.Module,
+    subject: Subject,
     encoder: TextEncoder,
     texts: list[str],
     y: torch.Tensor,
     *,
     candidates: int,
     rng: random.Random,
-    batch: int,
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """One greedy edit per text: the candidate with the lowest true-class probability.
 
     Returns the chosen texts, their (N,) true-class probabilities and (N,) correctness.
     """
     tried = [one_edit(t, rng) for t in texts for _ in range(candidates)]
-    prob, correct = _true_prob(model, encoder, tried, y.repeat_interleave(candidates), batch)
+    prob, correct = _true_prob(subject, encoder, tried, y.repeat_interleave(candidates))
     best = prob.view(len(texts), candidates).argmin(1)
     pick = torch.arange(len(texts)) * candidates + best
     return [tried[i] for i in pick.tolist()], prob[pick], correct[pick]
 
 
 def text_edit_attack(
-    model: nn.Module,
+    model: nn.Module | Subject,
     encoder: TextEncoder,
     texts: Sequence[str],
     y: torch.Tensor,
@@ -70,33 +69,34 @@ def text_edit_attack(
     """Accuracy under the greedy edit attack for edit budgets 0 (clean) to ``budget``.
 
     Args:
-        model: the classifier of encoded texts (N, L) int64.
+        model: the classifier of encoded texts (N, L) int64, or a Subject (queried through
+            its probabilities and predictions, so ensembles and adapting models work too).
         encoder: turns raw strings into the model's token ids.
         texts: N raw strings.
         y: (N,) labels.
         budget: the largest number of edits.
         candidates: random single edits tried per text and round.
         seed: seed of the edit sampler.
-        batch: inference batch size.
+        batch: inference batch size of a plain model (a Subject has its own).
 
     Returns:
         ``budget + 1`` accuracies, non-increasing.
     """
+    subject = model if isinstance(model, Subject) else Subject(model, eval_batch_size=batch)
     rng = random.Random(seed)
     current = list(texts)
-    prob, correct = _true_prob(model, encoder, current, y, batch)
+    prob, correct = _true_prob(subject, encoder, current, y)
     accuracies = [float(correct.float().mean())] if len(y) else [0.0]
     for _ in range(budget):
         live = correct.nonzero()[:, 0].tolist()
         if live:
             picked, new_prob, new_correct = _round(
-                model,
+                subject,
                 encoder,
                 [current[i] for i in live],
                 y[live],
                 candidates=candidates,
                 rng=rng,
-                batch=batch,
             )
             for j, i in enumerate(live):
                 if new_prob[j] < prob[i]:

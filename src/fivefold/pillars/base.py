@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,7 +50,12 @@ class PillarResult:
 
 
 class Pillar:
-    """Base class of a pillar plugin: a Config dataclass and ``evaluate``."""
+    """Base class of a pillar plugin: a Config dataclass and ``evaluate``.
+
+    A pillar computed from refit trials (``needs_refits``) also plans them: the label
+    fractions to refit, their epochs and its result from the trials' core metrics, so that the
+    runner needs to know nothing about any such pillar.
+    """
 
     Config: ClassVar[type[Any]]
     needs_refits: ClassVar[bool] = False
@@ -60,6 +66,23 @@ class Pillar:
 
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
         raise NotImplementedError
+
+    def refit_fractions(self) -> tuple[float, ...]:
+        """Label fractions below 1, ascending, each retrained as a trial of its own."""
+        return ()
+
+    def refit_epochs(self, epochs: int, fraction: float) -> int:
+        """Epochs of the refit at ``fraction`` when the full run trains for ``epochs``."""
+        return epochs
+
+    def from_refits(self, scores: Mapping[float, Mapping[str, Any]]) -> PillarResult:
+        """The result from the core metrics (``test_accuracy``, ...) of each finished trial.
+
+        Args:
+            scores: label fraction → core metrics of that trial; 1.0 is the full trial, and a
+                refit that failed is missing.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not computed from refits")
 
 
 PILLARS: Registry[type[Pillar]] = Registry(

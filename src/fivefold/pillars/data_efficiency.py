@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fivefold.data.task import Task
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
@@ -97,22 +98,44 @@ class DataEfficiencyPillar(Pillar):
     """Accuracy per label fraction, its normalised area (headline ``aulc``) and the fraction
     needed for 95 % of full-data accuracy.
 
-    In ``fivefold run`` the refits are separate trials planned by the runner; called directly,
-    ``evaluate`` uses ``subject.refit(fraction, seed)``.
+    In ``fivefold run`` the refits are separate trials that the runner plans from
+    :meth:`refit_fractions` and :meth:`refit_epochs` and scores with :meth:`from_refits`;
+    called directly, ``evaluate`` uses ``subject.refit(fraction, seed)``.
     """
 
     Config = DataEfficiencyConfig
+    config: DataEfficiencyConfig
     needs_refits = True
 
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
         if subject.refit is None:
             raise NotImplementedError("data efficiency needs a subject that can be refitted")
-        from fivefold.training.predict import score_split
-
-        curve = {1.0: score_split(subject.model, task.test).accuracy}
+        curve = {1.0: _test_accuracy(subject, task)}
         for fraction in self.config.refit_fractions:
-            curve[fraction] = score_split(subject.refit(fraction, seed), task.test).accuracy
+            refit = subject.refit(fraction, seed)
+            if not isinstance(refit, Subject):
+                refit = Subject(refit, eval_batch_size=subject.eval_batch_size)
+            curve[fraction] = _test_accuracy(refit, task)
         return efficiency_result(curve, self.config.target)
+
+    def refit_fractions(self) -> tuple[float, ...]:
+        return self.config.refit_fractions
+
+    def refit_epochs(self, epochs: int, fraction: float) -> int:
+        """As many steps as the full run (``epochs / fraction``), capped at
+        ``max_epoch_scale`` × ``epochs``."""
+        return min(math.ceil(epochs / fraction), math.ceil(epochs * self.config.max_epoch_scale))
+
+    def from_refits(self, scores: Mapping[float, Mapping[str, Any]]) -> PillarResult:
+        curve = {fraction: metrics["test_accuracy"] for fraction, metrics in scores.items()}
+        result = efficiency_result(curve, self.config.target)
+        if len(curve) <= len(self.config.refit_fractions):
+            result.notes.append("some label-fraction refits failed; the curve is partial")
+        return result
+
+
+def _test_accuracy(subject: Subject, task: Task) -> float:
+    return float((subject.predict(task.test.x) == task.test.y).float().mean())
 
 
 PILLARS.register(

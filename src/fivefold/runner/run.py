@@ -9,17 +9,17 @@ from typing import Any
 
 from fivefold.config import Experiment
 from fivefold.models import prepare_task
-from fivefold.pillars.data_efficiency import efficiency_result
+from fivefold.pillars.base import Pillar
 from fivefold.results.files import Trial, environment, read_result, write_json
 from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.executors import run_local, run_pool
-from fivefold.runner.trial import cached_task, model_spec, trial_dir
+from fivefold.runner.trial import cached_task, model_spec, refit_pillars, trial_dir
 from fivefold.techniques.base import check_task
 from fivefold.training.hooks import EpochCallback
 
 __all__ = [
     "RunSummary",
-    "attach_data_efficiency",
+    "attach_refit_pillars",
     "plan_trials",
     "run_experiment",
     "validate_plan",
@@ -38,11 +38,10 @@ class RunSummary:
 
 
 def plan_trials(exp: Experiment) -> list[Trial]:
-    """Recipes × seeds (× label fractions when data efficiency is evaluated), in config order."""
-    fractions: tuple[float, ...] = ()
-    for spec in exp.pillars:
-        if spec.name == "data_efficiency":
-            fractions = spec.config.refit_fractions
+    """Recipes × seeds (× the label fractions of pillars computed from refits), in config
+    order."""
+    wanted = {f for _, pillar in refit_pillars(exp) for f in pillar.refit_fractions()}
+    fractions = tuple(sorted(wanted))
     return [
         Trial(recipe, seed, fraction)
         for recipe in exp.recipes
@@ -97,31 +96,37 @@ def run_experiment(
         if on_trial:
             on_trial(trial, result)
     ordered = [results[t] for t in trials]
-    attach_data_efficiency(exp, trials, ordered)
+    attach_refit_pillars(exp, trials, ordered)
     scorecard = build_scorecard(exp.name, ordered)
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
     return RunSummary(ordered, len(done), scorecard, time.perf_counter() - start, failed)
 
 
-def attach_data_efficiency(
+def attach_refit_pillars(
     exp: Experiment, trials: list[Trial], results: list[dict[str, Any]]
 ) -> None:
-    """Add the data-efficiency pillar, computed from the refit trials, to each full trial."""
-    spec = next((p for p in exp.pillars if p.name == "data_efficiency"), None)
-    if spec is None:
+    """Add each pillar computed from refit trials to every finished full trial."""
+    pillars = refit_pillars(exp)
+    if not pillars:
         return
     by_trial = dict(zip(trials, results, strict=True))
     for trial, result in by_trial.items():
         if trial.fraction < 1.0 or result["status"] != "ok":
             continue
-        curve = {1.0: result["metrics"]["test_accuracy"]}
-        for fraction in spec.config.refit_fractions:
-            refit = by_trial[Trial(trial.recipe, trial.seed, fraction)]
-            if refit["status"] == "ok":
-                curve[fraction] = refit["metrics"]["test_accuracy"]
-        pillar = efficiency_result(curve, spec.config.target)
-        if len(curve) <= len(spec.config.refit_fractions):
-            pillar.notes.append("some label-fraction refits failed; the curve is partial")
-        result["pillars"]["data_efficiency"] = pillar.to_json()
+        for name, pillar in pillars:
+            scores = _refit_scores(pillar, trial, by_trial)
+            result["pillars"][name] = pillar.from_refits(scores).to_json()
         write_json(trial_dir(exp, trial) / "result.json", result)
+
+
+def _refit_scores(
+    pillar: Pillar, trial: Trial, by_trial: dict[Trial, dict[str, Any]]
+) -> dict[float, dict[str, Any]]:
+    """Label fraction → core metrics of the full ``trial`` (1.0) and of its finished refits."""
+    scores = {1.0: by_trial[trial]["metrics"]}
+    for fraction in pillar.refit_fractions():
+        refit = by_trial[Trial(trial.recipe, trial.seed, fraction)]
+        if refit["status"] == "ok":
+            scores[fraction] = refit["metrics"]
+    return scores

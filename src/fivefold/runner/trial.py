@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import shutil
 import time
 import traceback
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from fivefold.data.task import Task
 from fivefold.errors import FivefoldError
 from fivefold.models import MODELS, build_model, default_model_name, prepare_task
 from fivefold.models.base import ModelSpec
-from fivefold.pillars.base import Subject
+from fivefold.pillars.base import Pillar, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, Trial, environment, write_json
 from fivefold.runner.metrics import core_metrics
 from fivefold.schema import to_dict
@@ -30,9 +30,16 @@ from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
 from fivefold.training.fit import compose_fit, fit
-from fivefold.training.hooks import EpochCallback, FitContext, FitResult
+from fivefold.training.hooks import EpochCallback, FitContext, FitResult, compose_subject
 
-__all__ = ["cached_task", "model_spec", "run_trial", "trial_dir"]
+__all__ = [
+    "cached_task",
+    "model_spec",
+    "refit_pillars",
+    "run_trial",
+    "score_subject",
+    "trial_dir",
+]
 
 
 def trial_dir(exp: Experiment, trial: Trial) -> Path:
@@ -133,16 +140,14 @@ def _train_and_evaluate(
     fitted = compose_fit(techniques, fit)(model, task, ctx)
     t2 = time.perf_counter()
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
-    pillars = {}
-    for pillar_spec in exp.pillars if trial.fraction >= 1.0 else ():
-        pillar = pillar_spec.instantiate()
-        if not pillar.needs_refits:
-            pillars[pillar_spec.name] = pillar.evaluate(subject, task, trial.seed).to_json()
+    subject = compose_subject(techniques, subject, task, ctx)
+    specs = exp.pillars if trial.fraction >= 1.0 else ()
+    metrics, pillars = score_subject(subject, task, specs, trial.seed)
     return {
         "model": {"name": spec.name, **_param_counts(fitted.model)},
         "training": _training_summary(fitted),
         "techniques": fitted.extras,
-        "metrics": core_metrics(subject, task),
+        "metrics": metrics,
         "pillars": pillars,
         "timings": {
             "setup_s": t1 - t0,
@@ -150,6 +155,31 @@ def _train_and_evaluate(
             "evaluate_s": time.perf_counter() - t2,
         },
     }
+
+
+def score_subject(
+    subject: Subject, task: Task, specs: Sequence[PillarSpec], seed: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The core metrics and the result JSON of every pillar in ``specs`` scoring one model.
+
+    Each starts from the subject as ``adapt_subject`` handed it over (``reset()`` first), so a
+    subject that adapts while evaluated gives every pillar the same start, whatever the order.
+    Pillars computed from refit trials are left out (see :func:`refit_pillars`).
+    """
+    subject.reset()
+    metrics = core_metrics(subject, task)
+    pillars = {}
+    for spec in specs:
+        pillar = spec.instantiate()
+        if not pillar.needs_refits:
+            subject.reset()
+            pillars[spec.name] = pillar.evaluate(subject, task, seed).to_json()
+    return metrics, pillars
+
+
+def refit_pillars(exp: Experiment) -> list[tuple[str, Pillar]]:
+    """(name, pillar) of every pillar computed from refit trials (``needs_refits``)."""
+    return [(spec.name, spec.instantiate()) for spec in exp.pillars if spec.plugin.needs_refits]
 
 
 def _fresh_model(spec: ModelSpec, task: Task, seed: int) -> nn.Module:
@@ -163,11 +193,11 @@ def _fresh_model(spec: ModelSpec, task: Task, seed: int) -> nn.Module:
 
 
 def _refit_training(exp: Experiment, fraction: float) -> TrainConfig:
-    """Training settings of a label-fraction refit: as many steps as the full run, capped."""
-    scale = next(
-        (p.config.max_epoch_scale for p in exp.pillars if p.name == "data_efficiency"), 1.0
-    )
-    epochs = min(math.ceil(exp.train.epochs / fraction), math.ceil(exp.train.epochs * scale))
+    """Training settings of a label-fraction refit: epochs from the first pillar that plans it."""
+    epochs = exp.train.epochs
+    planner = next((p for _, p in refit_pillars(exp) if fraction in p.refit_fractions()), None)
+    if planner is not None:
+        epochs = planner.refit_epochs(epochs, fraction)
     return dataclasses.replace(exp.train, epochs=epochs)
 
 

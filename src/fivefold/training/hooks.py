@@ -6,7 +6,7 @@ Composition order is fixed (the recipe orders techniques only within a level)::
     fit     = wrap_fit_1(wrap_fit_2(base_fit))                first listed = outermost
     model   = adapt_model_k(... adapt_model_1(model))         in list order
     step:     batch = adapt_batch_k(... adapt_batch_1(batch)); loss = owner.loss(...) or CE
-    eval:     subject = adapt_subject_k(... adapt_subject_1(Subject(model)))
+    eval:     subject = adapt_subject_k(... adapt_subject_1(Subject(model)))   compose_subject()
 
 They live here, below the techniques, so that the loop in :mod:`fivefold.training.fit` needs
 nothing from the layers above it.
@@ -38,6 +38,7 @@ __all__ = [
     "Requirement",
     "StepOutput",
     "Technique",
+    "compose_subject",
 ]
 
 ALL_MODALITIES: frozenset[Modality] = frozenset({"image", "sequence", "tabular", "text"})
@@ -219,3 +220,22 @@ class Technique:
         """Evaluation time (test-time adaptation, ensembling of members); called after ``fit``
         by the runner and by ``fivefold audit``, before any pillar sees the model."""
         return subject
+
+
+def compose_subject(
+    techniques: Sequence[Technique], subject: Subject, task: Task, ctx: FitContext
+) -> Subject:
+    """``adapt_subject`` of every technique in recipe order: what the pillars evaluate.
+
+    Args:
+        techniques: the recipe's techniques (none: the subject is returned as it is).
+        subject: the fitted model as a :class:`Subject`.
+        task: the task it is evaluated on.
+        ctx: the trial's fit context.
+
+    Returns:
+        ``adapt_subject_k(... adapt_subject_1(subject))``.
+    """
+    for technique in techniques:
+        subject = technique.adapt_subject(subject, task, ctx)
+    return subject

@@ -1,9 +1,25 @@
-"""The Subject: a trained model under evaluation, the only way a pillar reaches a model."""
+"""The Subject: a trained model under evaluation, the only way a pillar reaches a model.
+
+A subject is one model, or several members whose class probabilities are averaged (an
+ensemble). ``predict_proba`` is primary; ``logits`` exist for a single model only (an average
+of probabilities has no logits of its own). ``differentiable()`` is the module that attacks and
+attributions take gradients through: the model itself for one member, so every single-model
+number is what it was, and ``log mean_k softmax(member_k(x))`` for several. Softmax of that
+gives the averaged probabilities back, and cross-entropy and DLR are invariant to the
+log-softmax shift, so attacks on it attack the ensemble's prediction.
+
+A model that changes while it is evaluated (test-time adaptation) overrides ``adapt`` and
+``reset`` in a subclass, or passes them as callables. Every adaptation and reset bumps a version
+that is part of the output memo's key, so an adapting subject is never served outputs computed
+before it changed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,40 +27,199 @@ from torch import nn
 from fivefold.data.task import Inputs
 from fivefold.training.predict import predict_logits
 
-__all__ = ["MEMO_SIZE", "Subject"]
+__all__ = ["MEMO_SIZE", "MeanProbability", "Refit", "Subject", "mean_log_proba"]
+
+Refit = Callable[[float, int], "nn.Module | Subject"]
+"""``refit(label_fraction, seed) -> the recipe retrained on that fraction``."""
+Adapt = Callable[["Subject", Inputs], None]
+Reset = Callable[["Subject"], None]
+_Entry = tuple[tuple[torch.Tensor, ...], int, torch.Tensor]
+
+MEMO_SIZE = 6
+"""Inputs whose outputs a Subject keeps (train, val, test and a few shift or OOD splits)."""
 
 
-@dataclass
-class Subject:
-    """A trained model under evaluation, with how to refit it (for data efficiency).
+def mean_log_proba(logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(N, C) ``log mean_k softmax(logits_k)`` of K (N, C) logits, computed stably."""
+    stacked = torch.stack([torch.log_softmax(z, dim=1) for z in logits])
+    return torch.logsumexp(stacked, dim=0) - math.log(len(logits))
 
-    The model must not change while it is evaluated: logits of the last few inputs are kept
-    (matched by tensor identity), so the core metrics and every pillar that scores the same
-    split share one forward pass over it.
+
+class MeanProbability(nn.Module):
+    """Several classifiers as one: the log of their mean class probabilities.
+
+    Args:
+        members: modules mapping inputs (a tensor or a modality dict) to (N, C) logits.
     """
 
-    model: nn.Module
-    refit: Callable[[float, int], nn.Module] | None = None
-    eval_batch_size: int = 1024
-    _memo: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]] = field(
-        default_factory=list, repr=False, compare=False
-    )
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: Inputs) -> torch.Tensor:
+        """(N, C) log of the members' mean softmax probabilities."""
+        return mean_log_proba([member(x) for member in self.members])
+
+
+def _bumps_version(method: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(method)
+    def wrapped(self: Subject, *args: Any) -> None:
+        method(self, *args)
+        self._version += 1
+
+    return wrapped
+
+
+def _same(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> bool:
+    return len(a) == len(b) and all(s is t for s, t in zip(a, b, strict=True))
+
+
+class Subject:
+    """A trained model (or several members) under evaluation, with how to refit it.
+
+    Outputs of the last few inputs are kept, matched by tensor identity and the subject's
+    version, so the core metrics and every pillar that scores the same split share one forward
+    pass over it, unless the subject adapted in between.
+
+    Args:
+        model: the model, or a sequence (or ``nn.ModuleList``) of members whose probabilities
+            are averaged.
+        refit: ``(label_fraction, seed) -> model or Subject`` retrained on that fraction (for
+            data efficiency); None where the caller cannot retrain.
+        eval_batch_size: rows per forward pass.
+        adapt: ``adapt(subject, x)`` changes the members before ``x`` is predicted; None: the
+            subject does not adapt (a subclass may override :meth:`adapt` instead).
+        reset: ``reset(subject)`` undoes every adaptation; None: nothing to undo.
+
+    Raises:
+        ValueError: no model was given.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Sequence[nn.Module],
+        refit: Refit | None = None,
+        eval_batch_size: int = 1024,
+        *,
+        adapt: Adapt | None = None,
+        reset: Reset | None = None,
+    ) -> None:
+        if isinstance(model, nn.ModuleList) or not isinstance(model, nn.Module):
+            self._members: tuple[nn.Module, ...] = tuple(model)
+        else:
+            self._members = (model,)
+        if not self._members:
+            raise ValueError("a Subject needs at least one model")
+        self.refit, self.eval_batch_size = refit, eval_batch_size
+        self._adapt, self._reset = adapt, reset
+        self._version = 0
+        self._memo: list[_Entry] = []
+        self._average: MeanProbability | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass's own adapt or reset changes the model: wrapping them makes every call bump
+        # the memo's version, so an override cannot forget to and is never served stale outputs.
+        super().__init_subclass__(**kwargs)
+        for name in ("adapt", "reset"):
+            if name in cls.__dict__:
+                setattr(cls, name, _bumps_version(cls.__dict__[name]))
+
+    def __repr__(self) -> str:
+        names = ", ".join(type(m).__name__ for m in self._members)
+        return f"{type(self).__name__}([{names}], eval_batch_size={self.eval_batch_size})"
+
+    @property
+    def members(self) -> tuple[nn.Module, ...]:
+        """The member modules (one for a single model)."""
+        return self._members
+
+    @property
+    def model(self) -> nn.Module:
+        """The model of a single-member subject (pillars use :meth:`differentiable`).
+
+        Raises:
+            ValueError: the subject has several members.
+        """
+        if len(self._members) > 1:
+            raise ValueError(f"the subject has {len(self._members)} members, not one model")
+        return self._members[0]
+
+    @property
+    def has_logits(self) -> bool:
+        """Whether :meth:`logits` exists: one member (averaged probabilities have none)."""
+        return len(self._members) == 1
+
+    @property
+    def adapts(self) -> bool:
+        """Whether the subject changes while it is evaluated (test-time adaptation)."""
+        kind = type(self)
+        overridden = kind.adapt is not Subject.adapt or kind.reset is not Subject.reset
+        return overridden or self._adapt is not None or self._reset is not None
+
+    def adapt(self, x: Inputs) -> None:
+        """Adapt to inputs about to be predicted; called before every prediction not served
+        from the memo. Identity unless an ``adapt`` callable was given or a subclass overrides
+        it (the version then moves on, so nothing computed before is served again)."""
+        if self._adapt is not None:
+            self._adapt(self, x)
+            self._version += 1
+
+    def reset(self) -> None:
+        """Return to the state the subject was handed over in, undoing every adaptation (no-op
+        unless a ``reset`` callable was given or a subclass overrides it)."""
+        if self._reset is not None:
+            self._reset(self)
+            self._version += 1
 
     def logits(self, x: Inputs) -> torch.Tensor:
-        """(N, C) logits of the model in eval mode (computed once per input tensor)."""
+        """(N, C) logits of the model in eval mode (computed once per input tensor).
+
+        Raises:
+            ValueError: the subject averages several members' probabilities (no logits).
+        """
+        if not self.has_logits:
+            raise ValueError(
+                f"a subject of {len(self._members)} members has no logits: its prediction is "
+                "an average of probabilities; use predict_proba"
+            )
+        return self._outputs(x)
+
+    def predict_proba(self, x: Inputs) -> torch.Tensor:
+        """(N, C) class probabilities: softmax of the logits, or the members' mean."""
+        out = self._outputs(x)
+        return torch.softmax(out, dim=1) if self.has_logits else out
+
+    def predict(self, x: Inputs) -> torch.Tensor:
+        """(N,) predicted classes: argmax of the logits, or of the mean probabilities."""
+        return self._outputs(x).argmax(1)
+
+    def differentiable(self) -> nn.Module:
+        """The module gradients go through (attacks, attributions): the model itself for one
+        member, :class:`MeanProbability` of the members for several."""
+        if len(self._members) == 1:
+            return self._members[0]
+        if self._average is None:
+            self._average = MeanProbability(self._members)
+        return self._average
+
+    def _outputs(self, x: Inputs) -> torch.Tensor:
+        """(N, C) logits (one member) or mean probabilities (several), memoised."""
         key = tuple(x.values()) if isinstance(x, dict) else (x,)
-        for seen, out in self._memo:
-            if len(seen) == len(key) and all(a is b for a, b in zip(seen, key, strict=True)):
+        for seen, version, out in self._memo:
+            if version == self._version and _same(seen, key):
                 return out
-        out = predict_logits(self.model, x, self.eval_batch_size)
-        self._memo.insert(0, (key, out))
+        self.adapt(x)
+        out = self._forward(x)
+        # outputs of an earlier version are stale: drop them rather than let them take slots
+        self._memo = [e for e in self._memo if e[1] == self._version]
+        self._memo.insert(0, (key, self._version, out))
         del self._memo[MEMO_SIZE:]
         return out
 
-    def predict_proba(self, x: Inputs) -> torch.Tensor:
-        """(N, C) class probabilities."""
-        return torch.softmax(self.logits(x), dim=1)
-
-
-MEMO_SIZE = 6
-"""Inputs whose logits a Subject keeps (train, val, test and a few shift or OOD splits)."""
+    def _forward(self, x: Inputs) -> torch.Tensor:
+        if len(self._members) == 1:
+            return predict_logits(self._members[0], x, self.eval_batch_size)
+        probs = [
+            torch.softmax(predict_logits(m, x, self.eval_batch_size), dim=1) for m in self._members
+        ]
+        return torch.stack(probs).mean(0)

@@ -2,7 +2,8 @@
 
 Images, sequences and tabular inputs are attributed as they are; text is attributed in the
 embedding space of the model's token embedding (one score per token after summing over the
-embedding dimensions). A multi-input task gets one attribution tensor per input.
+embedding dimensions), for several members in the space of all their embeddings side by side.
+A multi-input task gets one attribution tensor per input.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fivefold.pillars.interpretability.attributions import (
 )
 from fivefold.pillars.interpretability.faithfulness import Pool, unit_scores
 from fivefold.training.forwards import DictForward, EmbeddingForward
+from fivefold.training.subject import MeanProbability, mean_log_proba
 
 __all__ = [
     "METHODS",
@@ -142,15 +144,50 @@ def _split_tensors(x: Inputs, keys: tuple[str, ...]) -> Tensors:
     return tuple(x[k] for k in keys) if isinstance(x, dict) else (x,)
 
 
+class MembersEmbeddingForward:
+    """``forward(embeddings, *ids)`` of several text members whose probabilities are averaged.
+
+    ``embeddings`` (B, L, D_1 + ... + D_K) holds every member's token embeddings side by side;
+    member k reads its own slice, so one attribution covers every member's embedding and IG's
+    completeness holds for the ensemble as a whole.
+
+    Args:
+        model: the members' :class:`~fivefold.training.subject.MeanProbability`.
+        keys: input names when the members take a dict of token-id tensors, else None.
+    """
+
+    def __init__(self, model: MeanProbability, keys: tuple[str, ...] | None) -> None:
+        self.parts = [EmbeddingForward(member, keys) for member in model.members]
+        self.sizes = [part.embedding.embedding_dim for part in self.parts]
+
+    def __call__(self, embeddings: Tensor, *ids: Tensor) -> Tensor:
+        slices = torch.split(embeddings, self.sizes, dim=-1)
+        return mean_log_proba([p(e, *ids) for p, e in zip(self.parts, slices, strict=True)])
+
+    def embed(self, *ids: Tensor) -> Tensor:
+        """(B, L, D_1 + ... + D_K) every member's token embeddings of ``ids``."""
+        return torch.cat([part.embed(*ids) for part in self.parts], dim=-1)
+
+    def weight_std(self) -> float:
+        """The spread of all members' embedding weights."""
+        return float(torch.cat([p.embedding.weight.detach().flatten() for p in self.parts]).std())
+
+
 def _text_space(model: nn.Module, split: Split, keys: tuple[str, ...]) -> Space:
     ids = _split_tensors(split.x, keys)
-    forward = EmbeddingForward(model, keys if isinstance(split.x, dict) else None)
+    names = keys if isinstance(split.x, dict) else None
+    forward: EmbeddingForward | MembersEmbeddingForward
+    if isinstance(model, MeanProbability):
+        forward = MembersEmbeddingForward(model, names)
+        scale = forward.weight_std() or 1.0
+    else:
+        forward = EmbeddingForward(model, names)
+        scale = float(forward.embedding.weight.detach().std()) or 1.0
     emb = forward.embed(*ids)  # (B, L, D)
     pad = forward.embed(*(torch.zeros_like(i[:1]) for i in ids))  # (1, L, D) padding tokens
     valid = torch.cat([i != 0 for i in ids], dim=1)
     if valid.shape[1] != emb.shape[1]:
         valid = torch.ones(emb.shape[:2], dtype=torch.bool)
-    scale = float(forward.embedding.weight.detach().std()) or 1.0
     kinds: tuple[Modality, ...] = ("text",)
     base = (pad.expand_as(emb),)
     return Space(

@@ -12,8 +12,8 @@ For ``n_samples`` stratified test inputs it computes attributions towards the pr
   the weights, over units where the input differs from the baseline (lower = the method
   depends on the weights; a note flags values above 0.5).
 
-Attributions are computed on ``inference_copy(model)`` (eval mode, batch norms folded) and every
-random draw comes from a child seed of the trial seed, so a seed gives identical results.
+Attributions are computed on ``inference_copy(subject.differentiable())`` (eval mode, batch norms
+folded) and every random draw comes from a child seed of the trial seed: a seed repeats itself.
 
 Headline: ``<first method>_faithfulness_gain`` (``ig_faithfulness_gain`` by default).
 """
@@ -296,5 +296,6 @@ class InterpretabilityPillar(Pillar):
     Config = InterpretabilityConfig
 
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
-        # attributions are computed on an eval-mode copy (batch norms folded, channels-last)
-        return evaluate_interpretability(inference_copy(subject.model), task, self.config, seed)
+        # what gradients go through (one model or the members' mean), copied with folded norms
+        model = inference_copy(subject.differentiable())
+        return evaluate_interpretability(model, task, self.config, seed)

@@ -22,6 +22,7 @@ from fivefold.pillars.robustness.corruptions import corrupt, corruption_names
 from fivefold.pillars.robustness.corruptions_text import TEXT_CORRUPTIONS
 from fivefold.seeding import torch_generator
 from fivefold.training.predict import predict_logits
+from fivefold.training.subject import Subject
 
 __all__ = [
     "AttackSettings",
@@ -73,29 +74,29 @@ def corrupt_split(split: Split, task: Task, name: str, severity: int, seed: int)
     return out if isinstance(split.x, dict) else out["x"]
 
 
-def accuracy(model: nn.Module, x: Inputs, y: torch.Tensor, batch: int) -> float:
-    """Accuracy of ``model`` on ``x`` (0 for no samples)."""
+def accuracy(subject: Subject, x: Inputs, y: torch.Tensor) -> float:
+    """Accuracy of ``subject``'s predictions on ``x`` (0 for no samples)."""
     if len(y) == 0:
         return 0.0
-    return float((predict_logits(model, x, batch).argmax(1) == y).float().mean())
+    pred = subject.predict(x)
+    return float((pred == y).float().mean())
 
 
 def corruption_rows(
-    model: nn.Module,
+    subject: Subject,
     split: Split,
     task: Task,
     names: Sequence[str],
     severities: Sequence[int],
     *,
     seed: int,
-    batch: int,
 ) -> list[Row]:
     """One row per corruption and severity: {"corruption", "severity", "accuracy"}."""
     return [
         {
             "corruption": name,
             "severity": s,
-            "accuracy": accuracy(model, corrupt_split(split, task, name, s, seed), split.y, batch),
+            "accuracy": accuracy(subject, corrupt_split(split, task, name, s, seed), split.y),
         }
         for name in names
         for s in severities
@@ -168,8 +169,10 @@ def adversarial_rows(
 ) -> list[Row]:
     """One row per eps: accuracy under each attack and the per-sample worst case.
 
-    Only clean-correct samples are attacked (AutoAttack's convention), so every accuracy is
-    a share of all ``len(split)`` samples and at most the clean accuracy.
+    ``model`` is what the attacks take gradients through: a subject's ``differentiable()``
+    (for several members, the log of their mean probabilities). Only clean-correct samples
+    are attacked (AutoAttack's convention), so every accuracy is a share of all
+    ``len(split)`` samples and at most the clean accuracy.
     """
     boxes, n = attack_boxes(task.inputs), max(len(split), 1)
     suite = attack_suite(norm, settings, task.n_classes)

@@ -180,14 +180,11 @@ class RobustnessPillar(Pillar):
     config: RobustnessConfig
 
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
-        cfg, model, test = self.config, subject.model, task.test
-        batch = subject.eval_batch_size
+        cfg, test = self.config, task.test
         small = _subsample(test, cfg.max_corruption_samples, seed)
         names = _check_corruptions(cfg, available_corruptions(task, small))
-        corrupted = corruption_rows(
-            model, small, task, names, cfg.severities, seed=seed, batch=batch
-        )
-        clean = accuracy(model, small.x, small.y, batch)
+        corrupted = corruption_rows(subject, small, task, names, cfg.severities, seed=seed)
+        clean = accuracy(subject, small.x, small.y)
         attacked = _subsample(test, cfg.max_attack_samples, seed)
         adversarial, notes = self._adversarial(subject, task, attacked, seed)
         text = self._text(subject, task, attacked, seed)
@@ -202,22 +199,21 @@ class RobustnessPillar(Pillar):
         cfg, settings = self.config, _settings(self.config)
         if not any(i.kind != "text" for i in task.inputs.values()):
             return [], []
+        model = subject.differentiable()
         rows, notes = [], []
         norms: tuple[tuple[Norm, tuple[float, ...]], ...] = (
             ("linf", cfg.eps_linf),
             ("l2", cfg.eps_l2),
         )
         for norm, eps in norms:
-            found = adversarial_rows(
-                subject.model, split, task, eps, norm, settings=settings, seed=seed
-            )
+            found = adversarial_rows(model, split, task, eps, norm, settings=settings, seed=seed)
             rows += found
             notes += sanity_notes(found, None)
         large = _large_eps(cfg, task)
         if large > 0:
             quick = replace(settings, autoattack=False)
             check = adversarial_rows(
-                subject.model, split, task, (large,), "linf", settings=quick, seed=seed
+                model, split, task, (large,), "linf", settings=quick, seed=seed
             )
             notes += sanity_notes([], check[0])
         return rows, notes
@@ -227,14 +223,13 @@ class RobustnessPillar(Pillar):
         if not has_raw_text(task, split) or task.text_encoder is None or cfg.text_budget == 0:
             return []
         accs = text_edit_attack(
-            subject.model,
+            subject,
             task.text_encoder,
             split.texts or (),
             split.y,
             budget=cfg.text_budget,
             candidates=cfg.text_candidates,
             seed=child_seed(seed, "text_attack"),
-            batch=subject.eval_batch_size,
         )
         return [{"edits": b, "accuracy": a} for b, a in enumerate(accs) if b > 0]
 

@@ -1,4 +1,5 @@
-"""Out-of-distribution sets for the safety pillar: shift splits, noise or another dataset.
+"""Out-of-distribution sets for the safety pillar (shift splits, noise or another dataset) and
+the OOD scores a subject supports.
 
 The ``pillars.safety.ood`` option names the set: "auto", "none", "shift" (all shift splits),
 "shift:<name>" (one of them), "noise" (random inputs of the test shape) or a built-in dataset
@@ -9,7 +10,7 @@ match exactly).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -18,10 +19,21 @@ import torch.nn.functional as F
 from fivefold.data import DATASETS, DataConfig, load_task
 from fivefold.data.task import Inputs, ModalityInfo, Split, Task, index_inputs, input_length
 from fivefold.errors import ConfigError, FivefoldError
+from fivefold.pillars import metrics as M
+from fivefold.pillars.base import Subject
 from fivefold.registry import did_you_mean
 from fivefold.seeding import torch_generator
 
-__all__ = ["KEYWORDS", "OodSet", "build_ood_set", "check_ood_option", "resize_images"]
+__all__ = [
+    "KEYWORDS",
+    "OodSet",
+    "build_ood_set",
+    "check_ood_option",
+    "ood_scores",
+    "resize_images",
+]
+
+Score = Callable[[M.Array], M.Array]
 
 FIELD = "pillars.safety.ood"
 KEYWORDS = ("auto", "none", "noise", "shift")
@@ -218,3 +230,16 @@ def build_ood_set(
             return None, f"OOD detection skipped: {FIELD} = 'shift' but the task has no shifts"
         return OodSet(source, _subsample(x, max_samples, gen)), None
     return OodSet(f"dataset:{source}", _dataset_inputs(source, task, max_samples, gen)), None
+
+
+def ood_scores(subject: Subject, notes: list[str]) -> dict[str, Score]:
+    """OOD score name → score of (N, C) logits: max-softmax, and energy where logits exist."""
+    scores: dict[str, Score] = {"msp": M.max_softmax_score, "energy": M.energy_score}
+    if not subject.has_logits:
+        # the energy of log-probabilities is log Σ p = 0 for every input: no score at all
+        del scores["energy"]
+        notes.append(
+            "energy OOD score skipped: the subject averages its members' probabilities and "
+            "has no logits"
+        )
+    return scores

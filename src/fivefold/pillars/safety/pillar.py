@@ -16,7 +16,7 @@ from fairlearn.metrics import MetricFrame
 from fivefold.data.task import Inputs, Task
 from fivefold.pillars import metrics as M
 from fivefold.pillars.base import PILLARS, Metric, Pillar, PillarResult, Subject
-from fivefold.pillars.safety.ood import build_ood_set, check_ood_option
+from fivefold.pillars.safety.ood import build_ood_set, check_ood_option, ood_scores
 from fivefold.schema import option
 
 __all__ = ["SafetyConfig", "SafetyPillar", "calibration_scores", "group_table"]
@@ -57,9 +57,15 @@ class _Part:
 
 
 def _logits(subject: Subject, x: Inputs) -> Array:
-    """(N, C) float64 logits of the model."""
-    out: Array = subject.logits(x).double().numpy()
-    return out
+    """(N, C) float64 logits of the model, or for a subject without logits (members' averaged
+    probabilities) the log-probabilities: their softmax gives the probabilities back, so
+    calibration, temperature scaling and the max-softmax score work on them alike."""
+    if subject.has_logits:
+        out: Array = subject.logits(x).double().numpy()
+        return out
+    prob = subject.predict_proba(x).double().numpy()
+    log_prob: Array = np.log(np.maximum(prob, np.finfo(np.float64).tiny))  # 0 stays finite
+    return log_prob
 
 
 def calibration_scores(y: Array, prob: Array, bins: int) -> dict[str, float]:
@@ -235,7 +241,7 @@ def _ood(subject: Subject, task: Task, test_logits: Array, cfg: SafetyConfig, se
     out_logits = _logits(subject, ood.x)
     part = _Part(notes=[f"OOD set: {ood.source} ({len(out_logits)} samples)"])
     rows = []
-    for name, score in (("msp", M.max_softmax_score), ("energy", M.energy_score)):
+    for name, score in ood_scores(subject, part.notes).items():
         s_in, s_out = score(test_logits), score(out_logits)
         auroc, fpr = M.ood_auroc(s_in, s_out), M.fpr_at_95_tpr(s_in, s_out)
         part.metrics[f"ood_auroc_{name}"] = Metric(auroc, True)

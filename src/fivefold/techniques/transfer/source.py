@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from fivefold.data import load_task
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Split, Task, index_inputs
 from fivefold.errors import ConfigError
@@ -29,6 +30,8 @@ from fivefold.schema import to_dict
 from fivefold.seeding import child_seed
 from fivefold.techniques.transfer.blocks import encoder_and_head
 from fivefold.training.config import TrainConfig
+from fivefold.training.fit import fit
+from fivefold.training.hooks import FitContext
 
 __all__ = ["SourceRun", "as_target_inputs", "source_encoder"]
 
@@ -143,9 +146,6 @@ def _read(path: Path) -> SourceRun | None:
 
 
 def _train_source(model: nn.Module, source: Task, train: TrainConfig, seed: int) -> SourceRun:
-    from fivefold.training.fit import fit
-    from fivefold.training.hooks import FitContext
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(child_seed(seed, "transfer", "source"))
         src = copy.deepcopy(model)
@@ -185,8 +185,6 @@ def source_encoder(
     Raises:
         ConfigError: the source's inputs do not fit the model.
     """
-    from fivefold.data import load_task
-
     parts = {
         "pool": cache_key,
         "source": to_dict(data),

@@ -9,7 +9,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from fivefold.pillars.metrics.classification import Array, check_probs
@@ -187,6 +186,8 @@ def fit_temperature(
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y_true).astype(np.int64)
+    from scipy.optimize import minimize_scalar  # slow to import; only temperature fits need it
+
     res = minimize_scalar(
         lambda log_t: temperature_nll(z, y, math.exp(log_t)),
         bounds=(math.log(bounds[0]), math.log(bounds[1])),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from fivefold.pillars.metrics.classification import Array, softmax
 
@@ -73,6 +72,8 @@ def ood_auroc(score_in: Array, score_out: Array) -> float:
     143 (1982) (AUROC as the Mann-Whitney statistic).
     """
     labels, scores = _labels_scores(score_in, score_out)
+    from sklearn.metrics import roc_auc_score  # a 1 s import, paid only when scoring
+
     return float(roc_auc_score(labels, scores))
 
 
@@ -91,5 +92,7 @@ def fpr_at_95_tpr(score_in: Array, score_out: Array, *, tpr: float = 0.95) -> fl
     Detection in Neural Networks" (ODIN), ICLR 2018.
     """
     labels, scores = _labels_scores(score_in, score_out)
+    from sklearn.metrics import roc_curve
+
     fpr, tprs, _ = roc_curve(labels, scores, drop_intermediate=False)
     return float(fpr[np.searchsorted(tprs, tpr - 1e-12, side="left")])

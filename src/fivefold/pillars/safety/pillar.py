@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from fairlearn.metrics import MetricFrame
 
 from fivefold.data.task import Inputs, Task
 from fivefold.pillars import metrics as M
@@ -142,6 +141,8 @@ _RATES = {
 
 def _by_group(metrics: dict[str, Any], y: Array, pred: Array, groups: Array) -> Any:
     """fairlearn ``MetricFrame(...).by_group``: a DataFrame indexed by group id."""
+    from fairlearn.metrics import MetricFrame  # imported when scored: it pulls in sklearn
+
     return MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=groups).by_group
 
 

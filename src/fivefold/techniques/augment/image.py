@@ -9,8 +9,8 @@ Flips and contrast are the shared transforms of :mod:`fivefold.transforms.image`
 from __future__ import annotations
 
 import math
+from typing import Any
 
-import kornia.augmentation as K
 import torch
 
 from fivefold.techniques.augment.ops import Op, apply_with_prob, forked, uniform
@@ -19,21 +19,31 @@ from fivefold.transforms import image as transform
 __all__ = ["IMAGE_OPS", "RANDAUGMENT_MAX", "augment_images", "randaugment"]
 
 
+def _kornia() -> Any:
+    """``kornia.augmentation``, imported on first use (it is slow to import and only image
+    augmentation needs it)."""
+    import kornia.augmentation
+
+    return kornia.augmentation
+
+
 def translate(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Shift by up to ``strength`` × width (height) pixels in each direction."""
-    return forked(K.RandomAffine(degrees=0.0, translate=(strength, strength), p=1.0), x, gen)
+    return forked(
+        _kornia().RandomAffine(degrees=0.0, translate=(strength, strength), p=1.0), x, gen
+    )
 
 
 def rotate(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Rotate by an angle uniform in ±``strength`` degrees."""
-    return forked(K.RandomAffine(degrees=strength, p=1.0), x, gen)
+    return forked(_kornia().RandomAffine(degrees=strength, p=1.0), x, gen)
 
 
 def affine(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Scale by a factor in 1 ± ``strength`` and shear by up to ``strength`` × 45 degrees."""
     scale = (max(1.0 - strength, 0.05), 1.0 + strength)
     shear = strength * 45.0
-    return forked(K.RandomAffine(degrees=0.0, scale=scale, shear=shear, p=1.0), x, gen)
+    return forked(_kornia().RandomAffine(degrees=0.0, scale=scale, shear=shear, p=1.0), x, gen)
 
 
 def hflip(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
@@ -48,7 +58,7 @@ def vflip(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tenso
 
 def brightness(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Add a level uniform in ±``strength`` (ColorJitter brightness, additive)."""
-    module = K.RandomBrightness((1.0 - strength, 1.0 + strength), clip_output=False, p=1.0)
+    module = _kornia().RandomBrightness((1.0 - strength, 1.0 + strength), clip_output=False, p=1.0)
     return forked(module, x, gen)
 
 
@@ -60,13 +70,13 @@ def contrast(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Te
 
 def pixel_noise(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Add gaussian noise of standard deviation ``strength``."""
-    return forked(K.RandomGaussianNoise(std=strength, p=1.0), x, gen)
+    return forked(_kornia().RandomGaussianNoise(std=strength, p=1.0), x, gen)
 
 
 def erase(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
     """Blank a random rectangle covering 2 % to ``strength`` of the image (random erasing)."""
     top = max(strength, 0.021)
-    return forked(K.RandomErasing(scale=(0.02, top), value=0.0, p=1.0), x, gen)
+    return forked(_kornia().RandomErasing(scale=(0.02, top), value=0.0, p=1.0), x, gen)
 
 
 def blur(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
@@ -75,7 +85,7 @@ def blur(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor
     size = min(2 * math.ceil(2 * sigma) + 1, (min(x.shape[-2:]) - 1) // 2 * 2 + 1)
     if size < 3:
         return x.clone()
-    return forked(K.RandomGaussianBlur(size, (0.1, sigma), p=1.0), x, gen)
+    return forked(_kornia().RandomGaussianBlur(size, (0.1, sigma), p=1.0), x, gen)
 
 
 IMAGE_OPS: dict[str, Op] = {

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from fivefold.seeding import child_seed
@@ -41,6 +39,9 @@ def inject_lora(
     Returns:
         ``model`` itself, modified in place; only the LoRA factors require gradients.
     """
+    # peft takes ~3 s to import: only recipes that use LoRA pay for it
+    from peft import LoraConfig, inject_adapter_in_model
+
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(names))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(child_seed(seed, "peft", "lora"))
@@ -59,6 +60,8 @@ def _no_fused_path(module: nn.Module, args: Any) -> None:
 def lora_layers(model: nn.Module) -> dict[str, Any]:
     """The outermost LoRA layers of ``model`` by name (nested ones, e.g. an attention's output
     projection, are handled by their parent)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     found: dict[str, Any] = {}
     for name, module in model.named_modules():
         if isinstance(module, BaseTunerLayer) and not any(name.startswith(f + ".") for f in found):

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from fivefold.data import DataConfig, Task, load_task
-from fivefold.errors import ConfigError
+from fivefold.errors import ConfigError, UserCodeError, did_you_mean, first_line
 from fivefold.pillars import PILLARS, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, environment, write_json
 from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.trial import score_subject
-from fivefold.schema import build, to_dict
+from fivefold.schema import build, check_seed, to_dict
 from fivefold.training.checkpoint import load_weights
 from fivefold.training.config import TrainConfig
 from fivefold.training.hooks import FitContext, Technique, compose_subject
@@ -48,6 +48,9 @@ class AuditRequest:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed, "--seed")  # before any file is written, not in torch.manual_seed
+
 
 def data_config_for(data: str, options: dict[str, Any]) -> DataConfig:
     """A DataConfig from a dataset name or a file path (kind from its extension)."""
@@ -69,29 +72,71 @@ def load_factory(target: str) -> Any:
     """Import ``package.module:callable``.
 
     Raises:
-        ConfigError: malformed target, module not importable, or no such callable.
+        ConfigError: malformed target.
+        UserCodeError: the module is missing, fails to import (syntax error, an exception at
+            import, a missing dependency) or has no such callable.
     """
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"--model {target!r}: expected package.module:factory")
     if "" not in sys.path:
         sys.path.insert(0, "")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(f"--model: cannot import {module_name!r}: {err}") from None
+    module = _import_user_module(module_name)
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ConfigError(f"--model: {module_name!r} has no callable {attr!r}")
+        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise UserCodeError(
+            f"--model: {module_name!r} has no callable {attr!r}{did_you_mean(attr, names)}"
+        )
     return factory
 
 
+def _import_user_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name is None or not (name + ".").startswith(err.name + "."):
+            raise _raised(f"your module {name!r}", err) from err  # a dependency is missing
+        raise UserCodeError(
+            f"--model: cannot import {name!r}: {err}; check the name, and run from the folder "
+            "that holds it or add that folder to PYTHONPATH"
+        ) from None
+    except (Exception, SystemExit) as err:  # importing runs the user's code: anything can fail
+        raise _raised(f"your module {name!r}", err) from err
+
+
+def _raised(who: str, err: BaseException) -> UserCodeError:
+    return UserCodeError(f"{who} raised {first_line(err)}; run with --debug for its traceback")
+
+
+def _call_factory(target: str, factory: Any, task: Task) -> Any:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to inspect
+        signature = None
+    args: tuple[Any, ...] = ()
+    if signature is not None:
+        try:
+            args = (task,) if signature.parameters else ()
+            signature.bind(*args)
+        except TypeError:
+            raise UserCodeError(
+                f"--model {target!r} takes {signature}; give a factory that takes no argument "
+                "or only the task"
+            ) from None
+    try:
+        return factory(*args)
+    except (Exception, SystemExit) as err:  # the user's factory: anything can fail
+        raise _raised(f"your factory {target!r}", err) from err
+
+
 def _build_user_model(target: str, task: Task) -> nn.Module:
-    factory = load_factory(target)
-    takes_task = bool(inspect.signature(factory).parameters)
-    model = factory(task) if takes_task else factory()
+    model = _call_factory(target, load_factory(target), task)
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"--model {target!r} returned {type(model).__name__}, not an nn.Module")
+        raise UserCodeError(
+            f"--model {target!r} returned {type(model).__name__}, not an nn.Module; return "
+            "the model (a torch.nn.Module) from the factory"
+        )
     return model
 
 
@@ -101,7 +146,9 @@ def _check_outputs(model: nn.Module, task: Task) -> None:
 
         logits = predict_logits(model, index_inputs(task.test.x, slice(0, 4)))
     except Exception as err:  # the user's forward pass failed on our inputs
-        raise ConfigError(f"--model: forward pass on {task.name!r} inputs failed: {err}") from None
+        raise UserCodeError(
+            f"--model: forward pass on {task.name!r} inputs failed: {first_line(err)}"
+        ) from err
     if logits.ndim != 2 or logits.shape[1] != task.n_classes:
         raise ConfigError(
             f"--model: outputs have shape {tuple(logits.shape)}; expected (batch, "

@@ -8,13 +8,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from fivefold.errors import FivefoldError
+from fivefold.errors import FivefoldError, first_line
 
 __all__ = ["main"]
 
@@ -23,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fivefold",
         description="Train models with technique recipes and score them on five pillars.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="print full tracebacks (also FIVEFOLD_DEBUG=1)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment TOML file")
@@ -60,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("kind", choices=["datasets", "models", "techniques", "pillars"])
     explain = sub.add_parser("explain", help="show the options of a plugin or config section")
     explain.add_argument("name", help="a dataset, model, technique, pillar, or data/train")
+    for command in sub.choices.values():  # --debug before or after the command name
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="full tracebacks"
+        )
     return parser
 
 
@@ -73,7 +84,12 @@ def _tracking_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``fivefold`` console script; returns the exit code."""
+    """Entry point of the ``fivefold`` console script; returns the exit code.
+
+    The one error boundary: a user error prints one line (exit 2), an unexpected exception one
+    line naming the file that holds its traceback (exit 1), Ctrl-C one line (exit 130).
+    ``--debug`` or ``FIVEFOLD_DEBUG=1`` prints the full traceback instead.
+    """
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": _cmd_run,
@@ -82,16 +98,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": _cmd_list,
         "explain": _cmd_explain,
     }
+    debug = args.debug or os.environ.get("FIVEFOLD_DEBUG", "") not in ("", "0")
     try:
         return commands[args.command](args)
     except FivefoldError as err:
-        print(f"fivefold: error: {err}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        print(f"fivefold: error: {'; '.join(lines)}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
-        print(
-            "fivefold: interrupted; finished trials are saved, run again to resume", file=sys.stderr
-        )
+        print(f"fivefold: interrupted{_INTERRUPTED.get(args.command, '')}", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug in fivefold or a library: keep the traceback, show a line
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"fivefold: internal error: {_saved_traceback(err, args)}", file=sys.stderr)
+        return 1
+
+
+_INTERRUPTED = {"run": "; finished trials are saved, run again to resume"}
+
+
+def _saved_traceback(err: Exception, args: argparse.Namespace) -> str:
+    """``Type: message; full traceback saved to <file>`` (the run's folder, else a temp file)."""
+    text = "".join(traceback.format_exception(err))
+    summary = first_line(err)
+    for folder in (_output_folder(args), None):
+        try:
+            fd, name = tempfile.mkstemp(prefix="fivefold-traceback-", suffix=".txt", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError:
+            continue
+        return f"{summary}; full traceback saved to {name}"
+    return f"{summary}; the traceback could not be saved, run with --debug to see it"
+
+
+def _output_folder(args: argparse.Namespace) -> Path | None:
+    """The command's output folder, if it has one and it exists (else the caller uses /tmp)."""
+    out = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    if out is None and args.command == "run":
+        try:
+            from fivefold.config import load_experiment
+
+            out = load_experiment(args.experiment, args.set).output_dir
+        except Exception:  # the experiment itself may be what failed: use a temp file
+            return None
+    return Path(out) if out and Path(out).is_dir() else None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

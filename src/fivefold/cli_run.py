@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fivefold.config import load_experiment
+from fivefold.config import check_output_dir, load_experiment
 from fivefold.report.command import report_and_track
 from fivefold.report.terminal import print_scorecard
 from fivefold.results.files import Trial
@@ -33,6 +33,7 @@ def run_command(
     exp = load_experiment(path, overrides)
     if out:
         exp = dataclasses.replace(exp, output=out)
+    check_output_dir(exp.output_dir, "--out" if out else "output")
     console = Console(highlight=False)
     n = len(plan_trials(exp))
     console.print(
@@ -70,6 +71,9 @@ def run_command(
         summary = run_experiment(exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial)
     if summary.skipped:
         console.print(f"reused {summary.skipped} finished trial(s) with the same config")
+    for moved, reason in summary.set_aside:
+        line = f"[yellow]![/] set aside invalid result {escape(str(moved))}: {escape(reason)}"
+        console.print(f"{line}; its trial was re-run", soft_wrap=True)
     print_scorecard(summary.scorecard, console)
     console.print(f"results in {escape(str(exp.output_dir))} ({summary.seconds:.1f} s)")
     report_and_track(exp.output_dir, summary.results, tensorboard, mlflow, console)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
+import reprlib
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,14 +25,25 @@ from fivefold.errors import ConfigError
 from fivefold.models.base import MODELS, ModelSpec
 from fivefold.pillars.base import PILLARS, PillarSpec
 from fivefold.registry import did_you_mean
-from fivefold.schema import build, to_dict
+from fivefold.schema import build, check_seed, to_dict
 from fivefold.techniques.base import TECHNIQUES, TechniqueSpec, check_recipe
 from fivefold.training.config import TrainConfig
 
-__all__ = ["Experiment", "apply_overrides", "load_experiment", "parse_experiment"]
+__all__ = [
+    "Experiment",
+    "apply_overrides",
+    "check_name",
+    "check_output_dir",
+    "inside",
+    "load_experiment",
+    "parse_experiment",
+]
 
 _KEYS = ("name", "seeds", "output", "data", "model", "train", "recipes", "pillars")
-_RECIPE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+# Names become folder names: no separators, no leading dot (so never "." or ".."), no control
+# characters, short enough for any file system.
+_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,63}")
+_NAME_RULE = "letters, digits and _ . + - (1 to 64 characters, not starting with '.')"
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,12 @@ class Experiment:
     pillars: tuple[PillarSpec, ...] = ()
     seeds: tuple[int, ...] = (0, 1, 2)
     output: str = ""
+
+    def __post_init__(self) -> None:
+        # Also guards experiments built in code or through dataclasses.replace, not only files.
+        check_name(self.name, "name")
+        for recipe in self.recipes:
+            check_name(recipe, f"recipes.{_printable(recipe)}")
 
     @property
     def output_dir(self) -> Path:
@@ -102,6 +121,12 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    if not raw and not overrides:
+        # an empty file would silently run the default experiment, which nobody asked for
+        raise ConfigError(
+            f"{path} is empty; an experiment needs at least [data] dataset = ... and "
+            "[recipes] (e.g. baseline = []); `fivefold explain data` lists the data options"
+        )
     raw.setdefault("name", path.stem)
     return parse_experiment(apply_overrides(raw, overrides))
 
@@ -140,10 +165,13 @@ def parse_experiment(raw: Mapping[str, Any]) -> Experiment:
     name = raw.get("name", "experiment")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"name: expected a non-empty string, got {name!r}")
+    check_name(name, "name")
     seeds = _parse_seeds(raw.get("seeds", [0, 1, 2]))
     output = raw.get("output", "")
-    if not isinstance(output, str):
-        raise ConfigError(f"output: expected a folder path string, got {output!r}")
+    if not isinstance(output, str) or not output.isprintable():
+        raise ConfigError(
+            f"output: expected a folder path without control characters, got {output!r}"
+        )
     data = build(DataConfig, raw.get("data", {}), "data")
     from fivefold.data import DATASETS
 
@@ -166,7 +194,7 @@ def _parse_seeds(raw: Any) -> tuple[int, ...]:
     ok = isinstance(raw, list) and raw and all(type(s) is int and s >= 0 for s in raw)
     if not ok or len(set(raw)) != len(raw):
         raise ConfigError(f"seeds: expected a list of distinct non-negative integers, got {raw!r}")
-    return tuple(raw)
+    return tuple(check_seed(s, f"seeds[{i}]") for i, s in enumerate(raw))
 
 
 def _parse_recipes(raw: Any) -> dict[str, tuple[TechniqueSpec, ...]]:
@@ -174,11 +202,75 @@ def _parse_recipes(raw: Any) -> dict[str, tuple[TechniqueSpec, ...]]:
         raise ConfigError("recipes: expected a table of recipe name → list of techniques")
     recipes = {}
     for name, items in raw.items():
-        if not _RECIPE_NAME.match(name):
-            raise ConfigError(f"recipes.{name}: use letters, digits and _ . + - in recipe names")
+        check_name(name, f"recipes.{_printable(name)}")
         if not isinstance(items, list):
             raise ConfigError(f"recipes.{name}: expected a list of techniques, got {items!r}")
         specs = tuple(TECHNIQUES.spec(item, f"recipes.{name}[{i}]") for i, item in enumerate(items))
         check_recipe(name, specs)
         recipes[name] = specs
     return recipes
+
+
+def check_name(value: Any, field: str) -> str:
+    """``value`` if it is a valid experiment or recipe name: a folder name, never a path.
+
+    Raises:
+        ConfigError: ``value`` holds a separator or a control character, starts with a dot
+            (``.``, ``..``, hidden folders), is empty or longer than 64 characters.
+    """
+    if isinstance(value, str) and _NAME.fullmatch(value):
+        return value
+    raise ConfigError(
+        f"{field}: use {_NAME_RULE} in names, got {reprlib.repr(value)}; "
+        "a name is a folder name, not a path (use output/--out to choose where a run goes)"
+    )
+
+
+def _printable(text: Any, limit: int | None = 40) -> str:
+    """``text`` for an error line: control characters and newlines escaped, cut at ``limit``."""
+    text = str(text)
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if limit is None or len(shown) <= limit else f"{shown[: limit - 3]}..."
+
+
+def inside(base: Path, *parts: str) -> Path:
+    """``base / parts``, checked to stay inside ``base`` once ``..`` and symlinks are resolved.
+
+    Raises:
+        ConfigError: the path would leave ``base`` (a ``..``, an absolute part, or a symlink
+            that points out of the folder) or cannot be resolved.
+    """
+    path = base.joinpath(*parts)
+    try:
+        root, resolved = base.resolve(), path.resolve()
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ConfigError(f"{_printable(path, None)}: cannot resolve this path ({err})") from None
+    if not resolved.is_relative_to(root):
+        raise ConfigError(
+            f"{_printable(path, None)} resolves to {resolved}, outside the output folder {root}; "
+            "nothing was written there: remove the '..' or the link that leads out"
+        )
+    return path
+
+
+def check_output_dir(path: Path, field: str = "output") -> None:
+    """Check that ``path`` is, or can be made, a writable output folder.
+
+    Raises:
+        ConfigError: ``path`` (or a parent of it) is an existing file, or the nearest existing
+            folder is not writable.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        why = "it is a file" if existing == path else f"{existing} is a file"
+        raise ConfigError(
+            f"{field}: {path} cannot be an output folder because {why}; "
+            "choose a new or existing folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"{field}: cannot write in {existing} (permission denied); "
+            "choose a folder you can write to"
+        )

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["ConfigError", "DataError", "FivefoldError", "TrainingError", "did_you_mean"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FivefoldError",
+    "TrainingError",
+    "UserCodeError",
+    "did_you_mean",
+    "first_line",
+]
 
 
 class FivefoldError(Exception):
@@ -21,6 +29,17 @@ class DataError(FivefoldError):
 
 class TrainingError(FivefoldError):
     """Training cannot go on (e.g. the loss became NaN/Inf)."""
+
+
+class UserCodeError(FivefoldError):
+    """The user's own code (``audit --model`` module or factory) failed to import, raised or
+    returned something unusable; the original exception is kept as ``__cause__``."""
+
+
+def first_line(err: BaseException) -> str:
+    """``Type: first line of the message`` of ``err`` (just ``Type`` when it has no message)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0].strip()}" if lines else type(err).__name__
 
 
 def did_you_mean(given: str, allowed: list[str]) -> str:

@@ -4,12 +4,15 @@ Every config in fivefold (experiment, data, training, each model, technique and 
 frozen dataclass whose fields carry ``help`` text and optional ``min``/``max`` bounds via
 :func:`option`. :func:`build` turns a raw mapping (from TOML) into that dataclass, rejecting
 unknown keys (with a did-you-mean), wrong types and out-of-range values, naming the exact
-field path, what is allowed and what was given.
+field path, what is allowed and what was given. Floats must be finite (nan and ±inf are
+rejected) unless the field is declared with ``finite=False``; an integer field whose name ends
+in ``seed`` must lie in torch's seed range, ``0 <= seed < 2**63`` (see :func:`check_seed`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -17,10 +20,12 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from fivefold.errors import ConfigError, did_you_mean
 
-__all__ = ["FieldHelp", "build", "describe", "option", "to_dict"]
+__all__ = ["SEED_LIMIT", "FieldHelp", "build", "check_seed", "describe", "option", "to_dict"]
 
 C = TypeVar("C")
 _MISSING = dataclasses.MISSING
+SEED_LIMIT = 2**63
+"""Seeds lie in ``[0, SEED_LIMIT)``: what ``torch.manual_seed`` and numpy accept alike."""
 
 
 def option(
@@ -30,9 +35,13 @@ def option(
     min: float | None = None,
     max: float | None = None,
     exclusive_min: bool = False,
+    finite: bool = True,
 ) -> Any:
-    """A dataclass field with help text and optional numeric bounds (inclusive unless told)."""
-    meta = {"help": help, "min": min, "max": max, "exclusive_min": exclusive_min}
+    """A dataclass field with help text and optional numeric bounds (inclusive unless told).
+
+    ``finite=False`` lets a float field take nan and ±inf, which every other field rejects.
+    """
+    meta = {"help": help, "min": min, "max": max, "exclusive_min": exclusive_min, "finite": finite}
     if isinstance(default, list | dict):
         raise TypeError("use a tuple or a default_factory-free immutable default")
     if default is _MISSING:
@@ -202,12 +211,46 @@ def _coerce_scalar(tp: Any, value: Any, path: str) -> Any:
     raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_show(value)}")
 
 
+def check_seed(value: int, path: str) -> int:
+    """``value`` if it is a valid seed, ``0 <= value < 2**63``.
+
+    Raises:
+        ConfigError: naming ``path``, the range and the value.
+    """
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(
+            f"{path}: {value} is out of range; a seed must be 0 <= seed < 2**63 "
+            "(torch.manual_seed's range)"
+        )
+    return value
+
+
 def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:
-    lo, hi = f.metadata.get("min"), f.metadata.get("max")
     items = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, Mapping):
+        items = tuple(value.values())
     for v in items:
-        if not isinstance(v, int | float) or isinstance(v, bool):
-            continue
-        too_low = lo is not None and (v <= lo if f.metadata.get("exclusive_min") else v < lo)
-        if too_low or (hi is not None and v > hi):
-            raise ConfigError(f"{path}: {v!r} is out of range; allowed: {_range(f)}")
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            _check_number(f, v, path)
+
+
+def _check_number(f: dataclasses.Field[Any], v: float, path: str) -> None:
+    lo, hi = f.metadata.get("min"), f.metadata.get("max")
+    if isinstance(v, int):
+        _check_int(f, v, path)
+    # nan compares false with every bound, so it must be caught before the bounds are
+    if isinstance(v, float) and not math.isfinite(v) and f.metadata.get("finite", True):
+        raise ConfigError(
+            f"{path}: {v!r} is not a finite number; allowed: {_range(f) or 'any finite number'}"
+        )
+    too_low = lo is not None and (v <= lo if f.metadata.get("exclusive_min") else v < lo)
+    if too_low or (hi is not None and v > hi):
+        raise ConfigError(f"{path}: {v!r} is out of range; allowed: {_range(f)}")
+
+
+def _check_int(f: dataclasses.Field[Any], v: int, path: str) -> None:
+    if f.name.endswith("seed"):
+        check_seed(v, path)
+    if not -SEED_LIMIT <= v < SEED_LIMIT:  # torch and numpy take 64-bit integers only
+        bounds = f" in {_range(f)}" if _range(f) else ""
+        raise ConfigError(f"{path}: {v} is out of range; allowed: a 64-bit integer{bounds}")

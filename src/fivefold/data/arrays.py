@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.files import user_file
+from fivefold.data.files import read_utf8, user_file
 from fivefold.data.raw import (
     DATASETS,
     RawData,
@@ -177,25 +177,20 @@ def load_npz(cfg: DataConfig) -> RawData:
 
 def _json_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}:{number}: invalid JSON ({err.msg}); one object per line"
-                ) from None
-            if (
-                not isinstance(row, dict)
-                or not isinstance(row.get("text"), str)
-                or "label" not in row
-            ):
-                raise DataError(
-                    f"{path}:{number}: expected an object with a string 'text' and a 'label'"
-                )
-            rows.append((number, row))
+    for number, line in enumerate(read_utf8(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{path}:{number}: invalid JSON ({err.msg}); one object per line"
+            ) from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "label" not in row:
+            raise DataError(
+                f"{path}:{number}: expected an object with a string 'text' and a 'label'"
+            )
+        rows.append((number, row))
     if not rows:
         raise DataError(f"{path}: no JSON lines found")
     return rows

@@ -54,5 +54,7 @@ class DataConfig:
     max_train: int | None = option(
         None, help="stratified cap on the training split size (before label_fraction)", min=10
     )
-    split_seed: int = option(0, help="seed of the train/val/test split (fixed across trials)")
+    split_seed: int = option(
+        0, help="seed of the train/val/test split (fixed across trials), below 2**63", min=0
+    )
     shifts: tuple[ShiftConfig, ...] = option((), help="transform shifts of the test split")

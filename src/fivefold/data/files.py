@@ -25,7 +25,7 @@ from fivefold.registry import did_you_mean
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_csv", "load_parquet", "user_file"]
+__all__ = ["load_csv", "load_parquet", "read_utf8", "user_file"]
 
 
 def user_file(cfg: DataConfig) -> Path:
@@ -49,6 +49,23 @@ def user_file(cfg: DataConfig) -> Path:
     return path
 
 
+def read_utf8(path: Path) -> str:
+    """The text of ``path``, decoded as UTF-8.
+
+    Raises:
+        DataError: the file is not valid UTF-8 (names the line and the byte offset).
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at byte offset "
+            f"{err.start}); save the file with UTF-8 encoding"
+        ) from None
+
+
 def _read_frame(path: Path, kind: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -56,7 +73,10 @@ def _read_frame(path: Path, kind: str) -> pd.DataFrame:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: no columns found; is the file empty?") from None
-    except (pd.errors.ParserError, ValueError, OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:
+        read_utf8(path)  # raises the error that names the line and the byte offset
+        raise
+    except (pd.errors.ParserError, ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{path}: cannot read as {kind} ({first})") from None
     if len(frame) == 0:

@@ -7,13 +7,14 @@ Every function takes an explicit integer seed; :func:`make_splits` derives them 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Split
-from fivefold.errors import ConfigError
+from fivefold.errors import ConfigError, DataError
 from fivefold.seeding import child_seed
 
 __all__ = [
@@ -148,6 +149,30 @@ def _cap_train(train: Split, cfg: DataConfig, n_classes: int) -> Split:
     return train.subset(stratified_subsample(train.y, cfg.max_train, seed))
 
 
+def _check_sizes(splits: dict[str, Split], pool: Split, cfg: DataConfig, official: bool) -> None:
+    """Fail when train, val or test would hold no row, with the counts that explain why.
+
+    A class holds a row out only when it has two or more (one always stays behind), so a
+    split empties when no class is large enough for it: test needs a class of 2 rows, val one
+    of 3 (2 when the test split is given).
+    """
+    source = Path(cfg.path).name if cfg.path else cfg.dataset
+    largest = int(torch.bincount(pool.y).max()) if len(pool) else 0
+    need = {"train": 1, "test": 2, "val": 2 if official else 3}
+    fractions = {"val": cfg.val_fraction, "test": cfg.test_fraction}
+    for name, rows in need.items():
+        if len(splits[name]):
+            continue
+        if name == "test" and official:
+            raise DataError(f"data: the test split of {source} holds 0 rows; add rows to it")
+        fraction = f", {name}_fraction {fractions[name]}" if name in fractions else ""
+        raise DataError(
+            f"data: the {name} split of {source} would hold 0 rows ({len(pool)} rows, at most "
+            f"{largest} of a class{fraction}); give at least {rows} rows of some class (a class "
+            "holds rows out only from its 2nd row on)"
+        )
+
+
 def make_splits(
     pool: Split, test: Split | None, cfg: DataConfig, n_classes: int
 ) -> dict[str, Split]:
@@ -164,13 +189,18 @@ def make_splits(
 
     Returns:
         the splits by name.
+
+    Raises:
+        DataError: train, val or test would hold no row.
     """
+    full, official = pool, test is not None
     if test is None:
         rest, held = stratified_split(pool.y, cfg.test_fraction, child_seed(cfg.split_seed, "test"))
         pool, test = pool.subset(rest), pool.subset(held)
     rest, held = stratified_split(pool.y, cfg.val_fraction, child_seed(cfg.split_seed, "val"))
     train = _cap_train(pool.subset(rest), cfg, n_classes)
     splits = {"train": train, "val": pool.subset(held), "test": test}
+    _check_sizes(splits, full, cfg, official)
     if cfg.label_fraction < 1.0:
         seed = child_seed(cfg.split_seed, "labels")
         labelled = nested_label_subset(train.y, cfg.label_fraction, seed)

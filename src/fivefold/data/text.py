@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from fivefold.data.config import DataConfig
+from fivefold.data.files import read_utf8
 from fivefold.data.raw import DATASETS, RawData, package_dir, reject_options, text_placeholder
 from fivefold.data.task import ModalityInfo, Split
 from fivefold.errors import DataError
@@ -129,7 +130,12 @@ def load_rotten_tomatoes(cfg: DataConfig) -> RawData:
     path = _rotten_tomatoes_file(cfg)
     if not path.is_file():
         raise DataError(f"{path}: file not found; set data.path to the Rotten Tomatoes CSV")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except UnicodeDecodeError:
+        if path.suffix == ".csv":
+            read_utf8(path)  # names the line and the byte offset
+        raise DataError(f"{path}: not valid UTF-8; save the CSV with UTF-8 encoding") from None
     if not {"category", "text"} <= set(frame.columns):
         raise DataError(f"{path}: expected columns 'category' and 'text'")
     frame = frame[frame["category"].isin(RT_CLASSES)]

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
+from fivefold.data.files import read_utf8
 from fivefold.data.raw import DATASETS, RawData, package_dir, reject_options
 from fivefold.data.task import ModalityInfo, Split
 from fivefold.errors import DataError
@@ -78,7 +79,7 @@ def parse_ts(path: Path) -> TsData:
     Raises:
         DataError: malformed header or line, missing values, unequal lengths, unknown label.
     """
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path).splitlines()
     classes, start = _parse_header(lines, path)
     cases: list[list[list[float]]] = []
     labels: list[str] = []

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from fivefold.report import write_report
-from fivefold.report.load import load_run
+from fivefold.report.load import RunData, load_run
+from fivefold.results.files import write_json
 
 __all__ = ["report_and_track", "report_command"]
 
@@ -43,11 +44,28 @@ def report_and_track(
 
 
 def report_command(run_dir: str, tensorboard: str | None, mlflow: str | None) -> int:
-    """Report (and log) the run in ``run_dir``; exit code 0.
+    """Report (and log) the run in ``run_dir``, rewriting its ``scorecard.json`` from the same
+    valid results so that the two never disagree; exit code 0, or 1 when some result file was
+    unusable (one line per such file on stderr; the report is still written without them).
 
     Raises:
-        DataError: ``run_dir`` holds no result file.
+        DataError: ``run_dir`` holds no valid result file.
     """
-    run = load_run(Path(run_dir))
-    report_and_track(Path(run_dir), run.results, tensorboard, mlflow, Console(highlight=False))
-    return 0
+    folder = Path(run_dir)
+    run = load_run(folder)
+    _warn_left_out(run, Console(stderr=True, highlight=False))
+    write_json(folder / "scorecard.json", run.scorecard)
+    report_and_track(folder, run.results, tensorboard, mlflow, Console(highlight=False))
+    return 1 if run.left_out else 0
+
+
+def _warn_left_out(run: RunData, console: Console) -> None:
+    """One line per unusable result file: its path and why it was left out."""
+    for path, reason in run.left_out:
+        console.print(f"left out {escape(str(path))}: {escape(reason)}", soft_wrap=True)
+    if run.left_out:
+        console.print(
+            f"{len(run.left_out)} result file(s) left out of the report and scorecard.json; "
+            "re-run 'fivefold run' to recompute them",
+            soft_wrap=True,
+        )

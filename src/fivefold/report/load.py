@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fivefold.errors import DataError
 from fivefold.report.scores import PILLAR_ORDER, pillar_scores
-from fivefold.results.files import read_results
+from fivefold.results.files import read_results_checked
 from fivefold.results.scorecard import baseline_recipe, build_scorecard
 from fivefold.results.stats import t_interval
 
@@ -31,12 +31,15 @@ class RunData:
         results: every trial result (label-fraction refits and failures included).
         scorecard: :func:`build_scorecard` of ``results``.
         histories: trial key → epoch records (empty when no ``history.jsonl`` was found).
+        left_out: (path, reason) of every ``result.json`` that was unusable and is not in
+            ``results`` (nor in ``scorecard``).
     """
 
     experiment: str
     results: list[dict[str, Any]]
     scorecard: dict[str, Any]
     histories: dict[str, list[dict[str, float]]]
+    left_out: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def recipes(self) -> list[str]:
@@ -97,17 +100,14 @@ def _history(path: Path) -> list[dict[str, float]]:
 
 
 def load_run(run_dir: Path) -> RunData:
-    """Read every result under ``run_dir/trials``.
+    """Read every valid result under ``run_dir/trials``; unusable files go to ``left_out``.
 
     Raises:
-        DataError: the folder has no readable result file.
+        DataError: the folder has no valid result file.
     """
-    results = read_results(run_dir)
+    results, left_out = read_results_checked(run_dir)
     if not results:
-        raise DataError(
-            f"{run_dir}: no trials/**/result.json found; give the output folder of a "
-            "'fivefold run' (e.g. runs/<experiment>)"
-        )
+        raise DataError(_no_results(run_dir, left_out))
     histories = {
         r["trial"]["key"]: _history(run_dir / "trials" / r["trial"]["key"] / "history.jsonl")
         for r in results
@@ -119,4 +119,19 @@ def load_run(run_dir: Path) -> RunData:
         return (t["recipe"] != base, t["recipe"], -t["fraction"], t["seed"])
 
     results.sort(key=order)
-    return run_data(str(results[0].get("experiment", run_dir.name)), results, histories)
+    run = run_data(str(results[0].get("experiment", run_dir.name)), results, histories)
+    run.left_out = left_out
+    return run
+
+
+def _no_results(run_dir: Path, left_out: list[tuple[Path, str]]) -> str:
+    if not left_out:
+        return (
+            f"{run_dir}: no trials/**/result.json found; give the output folder of a "
+            "'fivefold run' (e.g. runs/<experiment>)"
+        )
+    path, reason = left_out[0]
+    return (
+        f"{run_dir}: none of its {len(left_out)} result file(s) is usable ({path}: {reason}); "
+        "re-run 'fivefold run' on the experiment to recompute them"
+    )

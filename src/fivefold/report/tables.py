@@ -36,7 +36,7 @@ def run_facts(run: RunData, *, timestamps: bool) -> list[tuple[str, str]]:
         ("data", str(cfg.get("data", {}).get("dataset", "?"))),
         ("model", str(model)),
         ("seeds", ", ".join(map(str, seeds))),
-        ("trials", f"{len(run.results)} ({len(run.failed())} failed)"),
+        ("trials", f"{len(run.results)} ({len(run.failed())} failed){_left_out(run)}"),
         ("environment", _environment(env)),
         ("git commit", f"{commit}{dirty}"),
         ("trial time (sum)", f"{total:.1f} s"),
@@ -47,6 +47,11 @@ def run_facts(run: RunData, *, timestamps: bool) -> list[tuple[str, str]]:
         if starts and ends:
             rows.append(("run time", f"{min(starts)} → {max(ends)}"))
     return rows
+
+
+def _left_out(run: RunData) -> str:
+    n = len(run.left_out)
+    return f"; {n} unusable result file(s) left out" if n else ""
 
 
 def _environment(env: dict[str, Any]) -> str:

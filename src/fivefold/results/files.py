@@ -1,11 +1,13 @@
-"""Result files: one versioned ``result.json`` per trial, written atomically."""
+"""Result files: one versioned ``result.json`` per trial, written atomically, validated on read."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ __all__ = [
     "Trial",
     "environment",
     "read_result",
+    "read_result_checked",
     "read_results",
+    "read_results_checked",
+    "validate_result",
     "write_json",
 ]
 
@@ -47,19 +52,213 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
-    """The result at ``path``, or None if it is missing or unreadable (then the trial re-runs)."""
+    """The result at ``path``, or None if it is missing or not a valid result (then the trial
+    re-runs); :func:`read_result_checked` also says why."""
+    return read_result_checked(path)[0]
+
+
+def read_result_checked(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """Read and validate the result at ``path`` against the schema of :data:`SCHEMA_VERSION`.
+
+    Returns:
+        ``(result, None)`` for a valid result, ``(None, reason)`` for a file that is present but
+        unusable (unreadable, not JSON, or not a valid result) and ``(None, None)`` when there
+        is no file.
+    """
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    ok = isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION
-    return data if ok else None
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as err:
+        return None, f"cannot be read ({err})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return None, f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    except (ValueError, RecursionError) as err:  # e.g. an int too long, or absurd nesting
+        return None, f"not valid JSON ({type(err).__name__})"
+    reason = validate_result(data)
+    return (None, reason) if reason else (data, None)
 
 
 def read_results(run_dir: Path) -> list[dict[str, Any]]:
-    """All readable trial results under ``run_dir/trials``, in a stable order."""
-    found = (read_result(p) for p in sorted((run_dir / "trials").rglob("result.json")))
-    return [r for r in found if r is not None]
+    """All valid trial results under ``run_dir/trials``, in a stable order."""
+    return read_results_checked(run_dir)[0]
+
+
+def read_results_checked(run_dir: Path) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
+    """The valid trial results under ``run_dir/trials`` and (path, reason) of every unusable
+    ``result.json`` there, both in a stable order."""
+    valid: list[dict[str, Any]] = []
+    invalid: list[tuple[Path, str]] = []
+    for path in sorted((run_dir / "trials").rglob("result.json")):
+        result, reason = read_result_checked(path)
+        if result is not None:
+            valid.append(result)
+        elif reason is not None:
+            invalid.append((path, reason))
+    return valid, invalid
+
+
+def validate_result(data: object) -> str | None:
+    """Why ``data`` is not a valid result of :data:`SCHEMA_VERSION` (the first problem found),
+    or None when it is one."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {_kind(data)}"
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:  # True == 1, hence the type check
+        return f"schema_version is {_kind(version)}, expected {SCHEMA_VERSION}"
+    for check in (_check_header, _check_trial, _check_status, _check_metrics, _check_pillars):
+        reason = check(data)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _kind(value: object) -> str:
+    """A JSON-ish description of ``value`` for a reason string, e.g. ``string 'NaN'``."""
+    names = {dict: "an object", list: "a list", bool: "a boolean", type(None): "null"}
+    if type(value) in names:
+        return names[type(value)]
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{'a string' if isinstance(value, str) else 'the number'} {text}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_metric(value: object) -> bool:
+    """A metric value: a finite number or NaN (a metric that could not be computed)."""
+    if not _is_number(value):
+        return False
+    try:
+        return not math.isinf(float(value))  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _want(data: dict[str, Any], name: str, ok: Callable[[object], bool], what: str) -> str | None:
+    if name not in data:
+        return f"{name} is missing"
+    return None if ok(data[name]) else f"{name} should be {what}, got {_kind(data[name])}"
+
+
+def _first(*reasons: str | None) -> str | None:
+    return next((r for r in reasons if r is not None), None)
+
+
+def _is_dict(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+def _check_header(data: dict[str, Any]) -> str | None:
+    timings = data.get("timings")
+    bad_timing = isinstance(timings, dict) and any(not _is_number(v) for v in timings.values())
+    has_hash = "config_hash" in data
+    return _first(
+        _want(data, "experiment", lambda v: isinstance(v, str), "a string"),
+        # optional: `fivefold audit` results have none; the runner re-runs a trial without one
+        _want(data, "config_hash", _is_text, "a non-empty string") if has_hash else None,
+        _want(data, "timings", _is_dict, "an object"),
+        "timings should hold numbers only" if bad_timing else None,
+        None if isinstance(data.get("config", {}), dict) else "config should be an object",
+    )
+
+
+def _check_trial(data: dict[str, Any]) -> str | None:
+    reason = _want(data, "trial", _is_dict, "an object")
+    if reason is not None:
+        return reason
+    trial = data["trial"]
+    fraction = trial.get("fraction")
+    reason = _first(
+        _want(trial, "recipe", _is_text, "a non-empty string"),
+        _want(trial, "seed", lambda v: _is_number(v) and isinstance(v, int), "an integer"),
+        _want(trial, "fraction", _is_metric, "a finite number"),
+        _want(trial, "key", _is_text, "a non-empty string"),
+        None if not _is_metric(fraction) or 0 < fraction <= 1 else "fraction should be in (0, 1]",
+    )
+    return None if reason is None else f"trial.{reason}"
+
+
+def _check_status(data: dict[str, Any]) -> str | None:
+    status = data.get("status")
+    if status not in ("ok", "failed", "running"):
+        return f"status is {_kind(status)}, expected 'ok', 'failed' or 'running'"
+    if status != "failed":
+        return None
+    error = data.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return "error of a failed trial should be an object with a message string"
+    return None
+
+
+def _check_metrics(data: dict[str, Any]) -> str | None:
+    reason = _want(data, "metrics", _is_dict, "an object")
+    if reason is not None:
+        return reason
+    metrics = data["metrics"]
+    for name, value in metrics.items():
+        if not _is_metric(value):
+            return f"metrics.{name} should be a finite number or NaN, got {_kind(value)}"
+    if data["status"] == "ok" and "test_accuracy" not in metrics:
+        return "metrics.test_accuracy is missing from a finished trial"
+    return None
+
+
+def _check_pillars(data: dict[str, Any]) -> str | None:
+    reason = _want(data, "pillars", _is_dict, "an object")
+    if reason is not None:
+        return reason
+    for name, pillar in data["pillars"].items():
+        reason = _check_pillar(pillar)
+        if reason is not None:
+            return f"pillars.{name}{'' if reason.startswith(' ') else '.'}{reason}"
+    return None
+
+
+def _check_pillar(pillar: object) -> str | None:
+    if not isinstance(pillar, dict):
+        return f" should be an object, got {_kind(pillar)}"
+    reason = _first(
+        _want(pillar, "headline", _is_text, "a non-empty string"),
+        _want(pillar, "metrics", _is_dict, "an object"),
+        _want(pillar, "tables", _is_dict, "an object"),
+        _want(pillar, "notes", lambda v: isinstance(v, list), "a list"),
+    )
+    if reason is not None:  # the checks below need the types checked above
+        return reason
+    notes_ok = all(isinstance(n, str) for n in pillar["notes"])
+    return _first(
+        _check_pillar_metrics(pillar["metrics"]),
+        _check_tables(pillar["tables"]),
+        None if notes_ok else "notes should be strings",
+    )
+
+
+def _check_pillar_metrics(metrics: dict[str, Any]) -> str | None:
+    for name, metric in metrics.items():
+        ok = (
+            isinstance(metric, dict)
+            and _is_metric(metric.get("value"))
+            and isinstance(metric.get("higher_is_better"), bool)
+        )
+        if not ok:
+            return f"metrics.{name} should be {{value: number or NaN, higher_is_better: bool}}"
+    return None
+
+
+def _check_tables(tables: dict[str, Any]) -> str | None:
+    for name, rows in tables.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            return f"tables.{name} should be a list of objects"
+    return None
 
 
 def environment() -> dict[str, Any]:

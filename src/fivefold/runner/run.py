@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fivefold.config import Experiment
+from fivefold.errors import ConfigError
 from fivefold.models import prepare_task
 from fivefold.pillars.base import Pillar
-from fivefold.results.files import Trial, environment, read_result, write_json
+from fivefold.results.files import Trial, environment, read_result_checked, write_json
 from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.executors import run_local, run_pool
 from fivefold.runner.trial import cached_task, model_spec, refit_pillars, trial_dir
-from fivefold.techniques.base import check_task
+from fivefold.techniques.base import check_model, check_task
 from fivefold.training.hooks import EpochCallback
 
 __all__ = [
@@ -28,13 +31,15 @@ __all__ = [
 
 @dataclass
 class RunSummary:
-    """What a run did: every trial's result, how many were reused, the scorecard."""
+    """What a run did: every trial's result, how many were reused, the scorecard, and the
+    invalid result files set aside (where each was moved, why it was unusable)."""
 
     results: list[dict[str, Any]]
     skipped: int
     scorecard: dict[str, Any]
     seconds: float
     failed: list[dict[str, Any]] = field(default_factory=list)
+    set_aside: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def plan_trials(exp: Experiment) -> list[Trial]:
@@ -53,6 +58,9 @@ def plan_trials(exp: Experiment) -> list[Trial]:
 def validate_plan(exp: Experiment) -> None:
     """Load the data and check the model and every recipe against it before any training.
 
+    Splits too small to hold rows are rejected while the data loads; each technique checks
+    the model it would adapt (:meth:`~fivefold.training.hooks.Technique.check_model`).
+
     Raises:
         FivefoldError: the data cannot be loaded or a recipe cannot run on it.
     """
@@ -61,14 +69,38 @@ def validate_plan(exp: Experiment) -> None:
     prepared = prepare_task(spec, task)
     for recipe, specs in exp.recipes.items():
         check_task(recipe, specs, prepared)
+        check_model(recipe, specs, spec, prepared)
 
 
-def _is_done(exp: Experiment, trial: Trial) -> dict[str, Any] | None:
-    result = read_result(trial_dir(exp, trial) / "result.json")
-    if result is None or result.get("status") != "ok":
+def _is_done(
+    exp: Experiment, trial: Trial, set_aside: list[tuple[Path, str]]
+) -> dict[str, Any] | None:
+    """The finished result of ``trial`` with the current config hash, else None (re-run it).
+
+    A file that is present but invalid is moved aside (never deleted) and noted in
+    ``set_aside``, so that an edited or damaged result is recomputed, not trusted.
+    """
+    path = trial_dir(exp, trial) / "result.json"
+    result, reason = read_result_checked(path)
+    if reason is not None:
+        set_aside.append((_set_aside(exp, trial, path), reason))
+    if result is None or result["status"] != "ok":
         return None
     same = result.get("config_hash") == exp.trial_hash(trial.recipe, trial.seed, trial.fraction)
     return result if same else None
+
+
+def _set_aside(exp: Experiment, trial: Trial, path: Path) -> Path:
+    """Move an invalid ``result.json`` to ``<output>/set-aside/<trial>/result.json.invalid-<n>``
+    (out of the trial folder, which the re-run clears) and return where it went."""
+    folder = exp.output_dir / "set-aside" / trial.key
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while (folder / f"result.json.invalid-{n}").exists():
+        n += 1
+    target = folder / f"result.json.invalid-{n}"
+    os.replace(path, target)
+    return target
 
 
 def run_experiment(
@@ -81,12 +113,16 @@ def run_experiment(
     """Run every trial of ``exp`` that has no finished result with the same config hash.
 
     Writes ``<output>/trials/<recipe>/seed-<s>/result.json`` per trial and
-    ``<output>/scorecard.json``; failed trials are recorded and re-run next time.
+    ``<output>/scorecard.json``; failed trials are recorded and re-run next time, and an
+    invalid result file is set aside (``RunSummary.set_aside``) and its trial re-run.
     """
     start = time.perf_counter()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers: expected a whole number of processes >= 1, got {workers!r}")
     validate_plan(exp)
     trials = plan_trials(exp)
-    done = {t: r for t in trials if (r := _is_done(exp, t)) is not None}
+    set_aside: list[tuple[Path, str]] = []
+    done = {t: r for t in trials if (r := _is_done(exp, t, set_aside)) is not None}
     todo = [t for t in trials if t not in done]
     env = environment()
     results = dict(done)
@@ -100,7 +136,8 @@ def run_experiment(
     scorecard = build_scorecard(exp.name, ordered)
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
-    return RunSummary(ordered, len(done), scorecard, time.perf_counter() - start, failed)
+    seconds = time.perf_counter() - start
+    return RunSummary(ordered, len(done), scorecard, seconds, failed, set_aside)
 
 
 def attach_refit_pillars(

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from fivefold.config import Experiment
+from fivefold.config import Experiment, inside
 from fivefold.data import load_task
 from fivefold.data.config import DataConfig
 from fivefold.data.task import Task
-from fivefold.errors import FivefoldError
+from fivefold.errors import ConfigError, FivefoldError
 from fivefold.models import MODELS, build_model, default_model_name, prepare_task
 from fivefold.models.base import ModelSpec
 from fivefold.pillars.base import Pillar, PillarSpec, Subject
@@ -33,7 +33,9 @@ from fivefold.training.fit import compose_fit, fit
 from fivefold.training.hooks import EpochCallback, FitContext, FitResult, compose_subject
 
 __all__ = [
+    "TRIAL_MARKER",
     "cached_task",
+    "fresh_trial_dir",
     "model_spec",
     "refit_pillars",
     "run_trial",
@@ -42,9 +44,45 @@ __all__ = [
 ]
 
 
+TRIAL_MARKER = ".fivefold-trial"
+
+
 def trial_dir(exp: Experiment, trial: Trial) -> Path:
-    """Folder of one trial's files."""
-    return exp.output_dir / "trials" / trial.key
+    """Folder of one trial's files, checked to stay inside ``<output>/trials``.
+
+    Raises:
+        ConfigError: the folder would resolve outside ``<output>/trials``.
+    """
+    return inside(exp.output_dir / "trials", *trial.key.split("/"))
+
+
+def fresh_trial_dir(exp: Experiment, trial: Trial) -> Path:
+    """An empty folder for ``trial`` carrying :data:`TRIAL_MARKER`; an old one is replaced.
+
+    Only a folder fivefold made (it holds the marker) is removed; an empty one is adopted.
+
+    Raises:
+        ConfigError: the folder is a symlink, or is not empty and has no marker; it is left
+            untouched.
+    """
+    workdir = trial_dir(exp, trial)
+    if workdir.is_symlink() or (workdir.exists() and not _is_ours(workdir)):
+        raise ConfigError(
+            f"{workdir} was not made by fivefold (a link, or a folder without {TRIAL_MARKER}), so "
+            "it was left untouched: move it away or choose another output folder with --out"
+        )
+    if (workdir / TRIAL_MARKER).is_file():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / TRIAL_MARKER).write_text("made by fivefold; this folder is replaced on re-runs\n")
+    return workdir
+
+
+def _is_ours(workdir: Path) -> bool:
+    """Whether ``workdir`` holds the marker, or is an empty folder (an interrupted start)."""
+    if not workdir.is_dir():
+        return False
+    return (workdir / TRIAL_MARKER).is_file() or not any(workdir.iterdir())
 
 
 @functools.lru_cache(maxsize=4)
@@ -67,10 +105,13 @@ def run_trial(
     env: dict[str, Any] | None = None,
     on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
-    """Run ``trial`` and write its ``result.json``; failures are recorded, never raised."""
-    workdir = trial_dir(exp, trial)
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    """Run ``trial`` and write its ``result.json``; failures are recorded, never raised.
+
+    Raises:
+        ConfigError: the trial folder cannot be used (see :func:`fresh_trial_dir`); nothing is
+            trained or written then.
+    """
+    workdir = fresh_trial_dir(exp, trial)
     result = _result_header(exp, trial, env)
     start = time.perf_counter()
     try:
@@ -135,7 +176,7 @@ def _train_and_evaluate(
     t1 = time.perf_counter()
     ctx = FitContext(train_cfg, trial.seed, techniques, workdir, on_epoch)
     ctx.build_model = functools.partial(_fresh_model, spec, task)
-    ctx.cache_dir = exp.output_dir / "cache"
+    ctx.cache_dir = inside(exp.output_dir, "cache")
     ctx.cache_key = exp.pool_key({"name": spec.name, **to_dict(spec.config)})
     fitted = compose_fit(techniques, fit)(model, task, ctx)
     t2 = time.perf_counter()

@@ -200,6 +200,23 @@ class Technique:
         self.name = name
         self.config = config
 
+    @classmethod
+    def check_model(cls, config: Any, model: nn.Module, recipe: Sequence[str]) -> None:
+        """Plan time: fail when this technique cannot run on ``model`` within ``recipe``.
+
+        The runner calls it once per recipe before any trial starts, on a model built as the
+        trials build theirs; the model is thrown away afterwards, so a check may try its
+        changes on it. By default there is no check.
+
+        Args:
+            config: the technique's options (an instance of ``Config``).
+            model: an untrained model of the experiment's architecture.
+            recipe: the names of the recipe's techniques, in recipe order.
+
+        Raises:
+            ConfigError: one line naming the option or the technique at fault.
+        """
+
     def wrap_fit(self, fit: FitFn) -> FitFn:
         """Whole-training level (SSL pretraining, transfer, ensembles, online/meta learning)."""
         return fit

@@ -23,6 +23,7 @@ load it into a model adapted the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -114,6 +115,12 @@ class PeftTechnique(Technique):
     """
 
     Config = PeftConfig
+
+    @classmethod
+    def check_model(cls, config: PeftConfig, model: nn.Module, recipe: Sequence[str]) -> None:
+        """Fail before training when LoRA or adapters find no layer of ``model`` to adapt."""
+        if config.method != "bitfit":
+            select_targets(model, config.method, config.target, config.modules)
 
     def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
         """Add the method's parameters, freeze everything else but the head, report counts."""

@@ -95,13 +95,32 @@ def select_targets(
         preferred = _ATTENTION_QV if method == "lora" else _RESIDUAL_PROJECTIONS
         names = [n for n in names if preferred.search(n)] or names
     if not names:
-        kinds = sorted({type(m).__name__ for n, m in model.named_modules() if n} - {"Sequential"})
         raise ConfigError(
             f"peft: no layer of the model matches target={target!r}, modules={list(patterns)}; "
-            f"{method} adapts Linear, Conv and Embedding layers outside the head, and this "
-            f"model has {', '.join(kinds)} (try method = 'bitfit', or another target)"
+            f"{method} adapts {_ADAPTS[method]} layers outside the head, and this model has "
+            f"{', '.join(_layer_kinds(model)) or 'no other layer'} (try method = 'bitfit', or "
+            "another target)"
         )
     return names
+
+
+_ADAPTS = {
+    "lora": "Linear, Conv1d/2d/3d, Embedding and MultiheadAttention",
+    "adapter": "Linear, Conv1d/2d/3d and Embedding",
+}
+
+
+def _layer_kinds(model: nn.Module) -> list[str]:
+    """Class names of the model's layers outside the head (containers left out)."""
+    head = head_of(model)
+    inside_head = {id(m) for m in head.modules()} if head is not None else set()
+    return sorted(
+        {
+            type(m).__name__
+            for n, m in model.named_modules()
+            if n and id(m) not in inside_head and not isinstance(m, nn.Sequential | nn.ModuleList)
+        }
+    )
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

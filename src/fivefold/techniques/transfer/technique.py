@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,14 @@ def has_pretrained_weights(model: nn.Module) -> bool:
     from fivefold.models.minilm import MiniLMEncoder
 
     return any(isinstance(m, MiniLMEncoder) for m in model.modules())
+
+
+def _check_beside_peft(config: TransferConfig, recipe: Sequence[str]) -> None:
+    if config.strategy != "full" and "peft" in recipe:
+        raise ConfigError(
+            f"'transfer' with strategy = {config.strategy!r} freezes the encoder while 'peft' "
+            'chooses which parameters train; use strategy = "full" beside peft'
+        )
 
 
 class Transfer(Technique):
@@ -116,14 +125,21 @@ class Transfer(Technique):
         loaded = load_encoder(encoder_and_head(model)[0], run.tensors, strict=True, origin=origin)
         return {"source": f"dataset:{data.dataset}", "tensors_loaded": loaded, **run.facts}
 
+    @classmethod
+    def check_model(cls, config: TransferConfig, model: nn.Module, recipe: Sequence[str]) -> None:
+        """Plan time: a freezing strategy beside peft, a model without encoder and head, or a
+        checkpoint that is missing or does not fit the encoder."""
+        _check_beside_peft(config, recipe)
+        encoder, _ = encoder_and_head(model)
+        if config.checkpoint is not None:
+            # the plan-time model is thrown away: loading into it tests the trial's own path
+            cls("transfer", config)._from_checkpoint(encoder, config.checkpoint)
+
     def adapt_model(self, model: nn.Module, ctx: FitContext) -> nn.Module:
         """Freeze what the strategy freezes at the start; set the per-parameter lr scales."""
         cfg = self.config
-        if cfg.strategy != "full" and any(t.name == "peft" for t in ctx.techniques):
-            raise ConfigError(
-                f"'transfer' with strategy = {cfg.strategy!r} freezes the encoder while 'peft' "
-                'chooses which parameters train; use strategy = "full" beside peft'
-            )
+        # checked at plan time too; repeated for fits that do not go through the runner
+        _check_beside_peft(cfg, [t.name for t in ctx.techniques])
         self._encoder, head = encoder_and_head(model)
         self._blocks = encoder_blocks(self._encoder)
         self._unfrozen = -1

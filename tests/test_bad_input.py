@@ -59,10 +59,12 @@ def run_case(category: str, name: str, body: str, *words: str, extra: tuple[str,
     return Case(category, name, (*RUN, *extra), words, toml(body))
 
 
-def data_case(name: str, file: str, payload: bytes | str, options: str, *words: str) -> Case:
+def data_case(name: str, file: str, payload: bytes | str | None, options: str, *words: str) -> Case:
+    """A run on the user file ``file`` holding ``payload`` (None: the file does not exist)."""
     body = f'[data]\ndataset = "{file.rsplit(".", 1)[1]}"\npath = "{file}"\n{options}\n'
     exp = "seeds = [0]\n[train]\nepochs = 1\n[recipes]\nbaseline = []\n" + body
-    return Case("data", name, RUN, words, lambda: {"exp.toml": exp, file: payload})
+    files: Files = {"exp.toml": exp} | ({} if payload is None else {file: payload})
+    return Case("data", name, RUN, words, lambda: files)
 
 
 def _csv(rows: int, classes: int = 2) -> str:
@@ -97,7 +99,7 @@ CONFIG = [
     run_case("config", "label fraction zero", "[data]\nlabel_fraction = 0.0\n", "label_fraction"),
     run_case("config", "split seed nan", "[data]\nsplit_seed = nan\n", "split_seed"),
     run_case("config", "unknown model", '[model]\nname = "lstn"\n', "lstn"),
-    run_case("config", "bad model option", "[model]\ndropout = 1.5\n", "dropout"),
+    run_case("config", "bad model option", "[model]\nname = 'mlp'\ndropout = 1.5\n", "dropout"),
     run_case("config", "unknown technique", "[recipes]\nr = ['agument']\n", "agument"),
     run_case(
         "config",
@@ -114,7 +116,12 @@ CONFIG = [
     run_case(
         "config", "technique listed twice", "[recipes]\nr = ['augment', 'augment']\n", "twice"
     ),
-    run_case("config", "two loss owners", "[recipes]\nr = ['trades', 'ssl']\n", "loss"),
+    run_case(
+        "config",
+        "two loss owners",
+        "[data]\ndataset = 'rotten_tomatoes'\n[recipes]\nr = ['trades', 'freelb']\n",
+        "loss",
+    ),
     run_case("config", "recipe not a list", "[recipes]\nr = 3\n", "recipes.r"),
     run_case("config", "unknown pillar", "pillars = ['robustnes']\n", "robustnes"),
     run_case("config", "pillar listed twice", "pillars = ['safety', 'safety']\n", "twice"),
@@ -140,7 +147,7 @@ CONFIG = [
 ]
 
 DATA = [
-    data_case("csv missing", "gone.csv", "", "", "not found"),
+    data_case("csv missing", "gone.csv", None, "", "not found"),
     data_case("csv empty", "d.csv", "", "", "empty"),
     data_case("csv header only", "d.csv", "a,b,label\n", "", "no data rows"),
     data_case("csv without the target", "d.csv", _csv(60), 'target = "y"', "y"),

@@ -167,3 +167,20 @@ def test_trials_with_marker_rerun_and_empty_folders_are_adopted(tmp_path: Path) 
     assert run_trial(exp, Trial("baseline", 0))["status"] == "ok"
     assert not (workdir / "stale.txt").exists()
     assert {TRIAL_MARKER, "result.json", "history.jsonl"} <= {p.name for p in workdir.iterdir()}
+
+
+def test_trial_folders_of_older_runs_without_marker_are_adopted(tmp_path: Path) -> None:
+    exp = experiment(tmp_path)
+    workdir = trial_dir(exp, Trial("baseline", 0))
+    workdir.mkdir(parents=True)
+    for name in ("result.json", "history.jsonl", "model.safetensors"):
+        (workdir / name).write_text("{}")  # what a trial wrote before folders were marked
+    assert run_trial(exp, Trial("baseline", 0))["status"] == "ok"
+    assert (workdir / TRIAL_MARKER).is_file()
+    mixed = trial_dir(exp, Trial("baseline", 1))
+    mixed.mkdir(parents=True)
+    (mixed / "result.json").write_text("{}")
+    (mixed / "notes.txt").write_text("the user's own")
+    with pytest.raises(ConfigError, match="left untouched"):
+        run_trial(exp, Trial("baseline", 1))
+    assert files_under(mixed) == [Path("notes.txt"), Path("result.json")]

@@ -71,7 +71,7 @@ def fresh_trial_dir(exp: Experiment, trial: Trial) -> Path:
             f"{workdir} was not made by fivefold (a link, or a folder without {TRIAL_MARKER}), so "
             "it was left untouched: move it away or choose another output folder with --out"
         )
-    if (workdir / TRIAL_MARKER).is_file():
+    if workdir.is_dir() and any(workdir.iterdir()):
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / TRIAL_MARKER).write_text("made by fivefold; this folder is replaced on re-runs\n")
@@ -79,10 +79,20 @@ def fresh_trial_dir(exp: Experiment, trial: Trial) -> Path:
 
 
 def _is_ours(workdir: Path) -> bool:
-    """Whether ``workdir`` holds the marker, or is an empty folder (an interrupted start)."""
+    """Whether ``workdir`` holds the marker, is an empty folder (an interrupted start), or holds
+    only plain files that a trial writes (a run made before trial folders were marked)."""
     if not workdir.is_dir():
         return False
-    return (workdir / TRIAL_MARKER).is_file() or not any(workdir.iterdir())
+    if (workdir / TRIAL_MARKER).is_file():
+        return True
+    entries = list(workdir.iterdir())
+    return all(e.is_file() and not e.is_symlink() and _trial_file(e.name) for e in entries)
+
+
+def _trial_file(name: str) -> bool:
+    """A file name that only fivefold's trial writes: result, epoch log, checkpoint, temp files."""
+    known = ("result.json", "history.jsonl", "model.safetensors")
+    return name in known or (name.startswith(".result.json.") and name.endswith(".tmp"))
 
 
 @functools.lru_cache(maxsize=4)

@@ -99,6 +99,13 @@ def _history(path: Path) -> list[dict[str, float]]:
     return out
 
 
+def _history_path(run_dir: Path, result: dict[str, Any]) -> Path:
+    """The epoch log of a trial; a key edited to point outside ``trials/`` reads nothing."""
+    trials = (run_dir / "trials").resolve()
+    path = (trials / str(result["trial"]["key"]) / "history.jsonl").resolve()
+    return path if path.is_relative_to(trials) else trials / ".outside" / "history.jsonl"
+
+
 def load_run(run_dir: Path) -> RunData:
     """Read every valid result under ``run_dir/trials``; unusable files go to ``left_out``.
 
@@ -108,10 +115,7 @@ def load_run(run_dir: Path) -> RunData:
     results, left_out = read_results_checked(run_dir)
     if not results:
         raise DataError(_no_results(run_dir, left_out))
-    histories = {
-        r["trial"]["key"]: _history(run_dir / "trials" / r["trial"]["key"] / "history.jsonl")
-        for r in results
-    }
+    histories = {r["trial"]["key"]: _history(_history_path(run_dir, r)) for r in results}
     base = baseline_recipe(results)
 
     def order(r: dict[str, Any]) -> tuple[bool, str, float, int]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fivefold.config import Experiment
+from fivefold.config import Experiment, inside
 from fivefold.errors import ConfigError
 from fivefold.models import prepare_task
 from fivefold.pillars.base import Pillar
@@ -93,7 +93,7 @@ def _is_done(
 def _set_aside(exp: Experiment, trial: Trial, path: Path) -> Path:
     """Move an invalid ``result.json`` to ``<output>/set-aside/<trial>/result.json.invalid-<n>``
     (out of the trial folder, which the re-run clears) and return where it went."""
-    folder = exp.output_dir / "set-aside" / trial.key
+    folder = inside(exp.output_dir / "set-aside", *trial.key.split("/"))
     folder.mkdir(parents=True, exist_ok=True)
     n = 1
     while (folder / f"result.json.invalid-{n}").exists():

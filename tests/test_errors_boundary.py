@@ -3,8 +3,6 @@ a saved traceback (exit 1), Ctrl-C one line (exit 130); hostile weights never ru
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_cli import run_cli
 from torch import nn
 
 from fivefold import catalog
@@ -211,29 +210,18 @@ def test_interrupt_is_one_line_exit_130(
     assert one_line(capsys) == "fivefold: interrupted"
 
 
-def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "FIVEFOLD_DEBUG"}
-    return subprocess.run(
-        [sys.executable, "-m", "fivefold.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
-
-
-def test_subprocess_hostile_weights_and_broken_module(user_dir: Path) -> None:
+def test_subprocess_hostile_weights_and_broken_module(
+    user_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(user_dir)  # audit finds --model modules in the current folder
+    monkeypatch.delenv("FIVEFOLD_DEBUG", raising=False)
     marker = user_dir / "pwned"
     torch.save({"w": Payload(marker)}, user_dir / "hostile.pt")
     for model, weights, message in [
         ("ffb_nets:make_net", "hostile.pt", "is corrupted or not a checkpoint"),
         ("ffb_syntax:broken", "ok.st", "raised SyntaxError"),
     ]:
-        proc = run_cli(
-            user_dir, "audit", "--model", model, "--weights", weights, "--data", "digits"
-        )
+        proc = run_cli("audit", "--model", model, "--weights", weights, "--data", "digits")
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
     assert not marker.exists()
@@ -257,3 +245,14 @@ def test_multi_line_user_error_prints_one_line(
     _break(monkeypatch, ConfigError("first part\n  second part"))
     assert main(["list", "models"]) == 2
     assert one_line(capsys) == "fivefold: error: first part; second part"
+
+
+def test_non_utf8_adult_csv(tmp_path: Path) -> None:
+    from fivefold.data import DataConfig, load_task
+    from fivefold.errors import DataError
+    from fivefold.schema import build
+
+    path = tmp_path / "adult.csv"
+    path.write_bytes(b"age,workclass\n39,State-gov\n40,caf\xe9\n")
+    with pytest.raises(DataError, match=r"adult.csv:3: not valid UTF-8 \(byte 0xe9 at byte offset"):
+        load_task(build(DataConfig, {"dataset": "adult", "path": str(path)}, "data"))

@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.files import read_utf8, user_file
+from fivefold.data.files import user_file
 from fivefold.data.raw import (
     DATASETS,
     RawData,
     check_finite,
     encode_labels,
+    read_utf8,
     single_class_check,
     text_placeholder,
 )

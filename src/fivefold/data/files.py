@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.raw import DATASETS, RawData, encode_labels, single_class_check
+from fivefold.data.raw import DATASETS, RawData, encode_labels, read_utf8, single_class_check
 from fivefold.data.tabular import column_ids, encode_frames
 from fivefold.data.task import Split
 from fivefold.errors import ConfigError, DataError
@@ -25,7 +25,7 @@ from fivefold.registry import did_you_mean
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_csv", "load_parquet", "read_utf8", "user_file"]
+__all__ = ["load_csv", "load_parquet", "user_file"]
 
 
 def user_file(cfg: DataConfig) -> Path:
@@ -49,23 +49,6 @@ def user_file(cfg: DataConfig) -> Path:
     return path
 
 
-def read_utf8(path: Path) -> str:
-    """The text of ``path``, decoded as UTF-8.
-
-    Raises:
-        DataError: the file is not valid UTF-8 (names the line and the byte offset).
-    """
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise DataError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at byte offset "
-            f"{err.start}); save the file with UTF-8 encoding"
-        ) from None
-
-
 def _read_frame(path: Path, kind: str) -> pd.DataFrame:
     import pandas as pd
 
@@ -73,16 +56,24 @@ def _read_frame(path: Path, kind: str) -> pd.DataFrame:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: no columns found; is the file empty?") from None
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as err:
         read_utf8(path)  # raises the error that names the line and the byte offset
-        raise
+        raise _unreadable(path, kind, err) from None
     except (pd.errors.ParserError, ValueError, OSError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: cannot read as {kind} ({first})") from None
+        raise _unreadable(path, kind, err) from None
+    except Exception as err:  # pyarrow's base ArrowException (e.g. bad UTF-8) is no ValueError
+        if kind != "parquet":
+            raise
+        raise _unreadable(path, kind, err) from None
     if len(frame) == 0:
         raise DataError(f"{path}: header only, no data rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _unreadable(path: Path, kind: str, err: Exception) -> DataError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DataError(f"{path}: cannot read as {kind} ({first})")
 
 
 def _column(frame: pd.DataFrame, name: str, option: str, path: Path) -> pd.Series:

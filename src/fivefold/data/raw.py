@@ -22,6 +22,7 @@ __all__ = [
     "check_finite",
     "encode_labels",
     "package_dir",
+    "read_utf8",
     "reject_options",
     "single_class_check",
     "text_placeholder",
@@ -139,3 +140,20 @@ def single_class_check(y: torch.Tensor, where: str) -> None:
     """
     if int(torch.unique(y).numel()) < 2:
         raise DataError(f"{where}: only one class in the labels; a classifier needs at least two")
+
+
+def read_utf8(path: Path) -> str:
+    """The text of ``path``, decoded as UTF-8.
+
+    Raises:
+        DataError: the file is not valid UTF-8 (names the line and the byte offset).
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at byte offset "
+            f"{err.start}); save the file with UTF-8 encoding"
+        ) from None

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.raw import DATASETS, RawData, encode_labels, package_dir
+from fivefold.data.raw import DATASETS, RawData, encode_labels, package_dir, read_utf8
 from fivefold.data.task import ModalityInfo, Split
 from fivefold.errors import ConfigError, DataError
 from fivefold.registry import did_you_mean
@@ -109,8 +109,7 @@ def column_ids(column: pd.Series) -> tuple[torch.Tensor, tuple[str, ...]]:
 def _read_adult_file(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    with path.open(encoding="utf-8") as f:
-        skip = 1 if f.readline().startswith("|") else 0
+    skip = 1 if read_utf8(path).startswith("|") else 0
     frame = pd.read_csv(
         path,
         header=None,
@@ -127,7 +126,11 @@ def _read_adult_file(path: Path) -> pd.DataFrame:
 def _read_adult_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    frame = pd.read_csv(path, skipinitialspace=True, na_values=["?"])
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True, na_values=["?"])
+    except UnicodeDecodeError:
+        read_utf8(path)  # raises the DataError that names the line and the byte offset
+        raise
     missing = [c for c in ADULT_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing Adult column(s) {', '.join(missing)}")

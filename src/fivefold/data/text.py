@@ -10,8 +10,14 @@ from pathlib import Path
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.files import read_utf8
-from fivefold.data.raw import DATASETS, RawData, package_dir, reject_options, text_placeholder
+from fivefold.data.raw import (
+    DATASETS,
+    RawData,
+    package_dir,
+    read_utf8,
+    reject_options,
+    text_placeholder,
+)
 from fivefold.data.task import ModalityInfo, Split
 from fivefold.errors import DataError
 

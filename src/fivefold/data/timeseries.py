@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.files import read_utf8
-from fivefold.data.raw import DATASETS, RawData, package_dir, reject_options
+from fivefold.data.raw import DATASETS, RawData, package_dir, read_utf8, reject_options
 from fivefold.data.task import ModalityInfo, Split
 from fivefold.errors import DataError
 

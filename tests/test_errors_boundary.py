@@ -256,3 +256,17 @@ def test_non_utf8_adult_csv(tmp_path: Path) -> None:
     path.write_bytes(b"age,workclass\n39,State-gov\n40,caf\xe9\n")
     with pytest.raises(DataError, match=r"adult.csv:3: not valid UTF-8 \(byte 0xe9 at byte offset"):
         load_task(build(DataConfig, {"dataset": "adult", "path": str(path)}, "data"))
+
+
+def test_parquet_with_bad_utf8_strings(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fivefold.data import DataConfig, load_task
+    from fivefold.errors import DataError
+
+    words = pa.array([b"ok", b"caf\xe9", b"ok", b"no"] * 5, pa.binary()).view(pa.string())
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"word": words, "label": [0, 1] * 10}), path)
+    with pytest.raises(DataError, match=r"bad.parquet: cannot read as parquet \(.*UTF"):
+        load_task(DataConfig(dataset="parquet", path=str(path), target="label"))

@@ -109,21 +109,25 @@ def _raised(who: str, err: BaseException) -> UserCodeError:
     return UserCodeError(f"{who} raised {first_line(err)}; run with --debug for its traceback")
 
 
-def _call_factory(target: str, factory: Any, task: Task) -> Any:
+def _factory_args(target: str, factory: Any, task: Task) -> tuple[Any, ...]:
+    """``(task,)`` when the factory takes an argument, else ``()``."""
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # a builtin or C callable: no signature to inspect
-        signature = None
-    args: tuple[Any, ...] = ()
-    if signature is not None:
-        try:
-            args = (task,) if signature.parameters else ()
-            signature.bind(*args)
-        except TypeError:
-            raise UserCodeError(
-                f"--model {target!r} takes {signature}; give a factory that takes no argument "
-                "or only the task"
-            ) from None
+        return ()
+    args = (task,) if signature.parameters else ()
+    try:
+        signature.bind(*args)
+    except TypeError:
+        raise UserCodeError(
+            f"--model {target!r} takes {signature}; give a factory that takes no argument "
+            "or only the task"
+        ) from None
+    return args
+
+
+def _call_factory(target: str, factory: Any, task: Task) -> Any:
+    args = _factory_args(target, factory, task)
     try:
         return factory(*args)
     except (Exception, SystemExit) as err:  # the user's factory: anything can fail

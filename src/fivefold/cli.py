@@ -91,16 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``--debug`` or ``FIVEFOLD_DEBUG=1`` prints the full traceback instead.
     """
     args = _parser().parse_args(argv)
-    commands: dict[str, Callable[[argparse.Namespace], int]] = {
-        "run": _cmd_run,
-        "report": _cmd_report,
-        "audit": _cmd_audit,
-        "list": _cmd_list,
-        "explain": _cmd_explain,
-    }
     debug = args.debug or os.environ.get("FIVEFOLD_DEBUG", "") not in ("", "0")
     try:
-        return commands[args.command](args)
+        return _COMMANDS[args.command](args)
     except FivefoldError as err:
         if debug:
             traceback.print_exc()
@@ -191,6 +184,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         console.print(f"      {escape(f.help)}")
     return 0
 
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "report": _cmd_report,
+    "audit": _cmd_audit,
+    "list": _cmd_list,
+    "explain": _cmd_explain,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,7 +53,7 @@ def _read_frame(path: Path, kind: str) -> pd.DataFrame:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path) if kind == "csv" else _read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: no columns found; is the file empty?") from None
     except UnicodeDecodeError as err:
@@ -69,6 +69,15 @@ def _read_frame(path: Path, kind: str) -> pd.DataFrame:
         raise DataError(f"{path}: header only, no data rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    # pandas reads strings lazily: bad UTF-8 would only fail later, deep inside the encoding
+    pq.read_table(path).validate(full=True)
+    return pd.read_parquet(path)
 
 
 def _unreadable(path: Path, kind: str, err: Exception) -> DataError:

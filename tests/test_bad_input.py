@@ -13,6 +13,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -456,11 +457,126 @@ def test_bad_input_is_one_line(tmp_path: Path, case: Case) -> None:
     assert not out.exists() or not any(out.iterdir()), "a run that failed left files"
 
 
+# ------------------------------------------------- interrupted and edited runs (a finished run)
+
+FINISHED = (
+    'name = "done"\nseeds = [0, 1]\n[model]\nname = "mlp"\nhidden = [16]\n'
+    "[train]\nepochs = 1\n[recipes]\nbaseline = []\n"
+)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished two-seed digits run (``exp.toml`` and its output folder ``out``)."""
+    root = tmp_path_factory.mktemp("finished")
+    (root / "exp.toml").write_text(FINISHED)
+    done = _cli(root, "run", "exp.toml", "--out", OUT)
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FIVEFOLD_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "fivefold.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env=env,
+    )
+
+
+def _seed(run: Path, seed: int) -> Path:
+    return run / OUT / "trials" / "baseline" / f"seed-{seed}" / "result.json"
+
+
+def _truncate(run: Path) -> None:
+    path = _seed(run, 0)
+    path.write_text(path.read_text()[:100])
+
+
+def _garbage_everywhere(run: Path) -> None:
+    for seed in (0, 1):
+        _seed(run, seed).write_text("[]")
+
+
+def _no_metrics(run: Path) -> None:
+    path = _seed(run, 1)
+    data = json.loads(path.read_text())
+    del data["metrics"]
+    path.write_text(json.dumps(data))
+
+
+def _user_folder(run: Path) -> None:
+    folder = run / OUT / "trials" / "baseline" / "seed-2"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("the user's own file")
+    (run / "exp.toml").write_text(FINISHED.replace("[0, 1]", "[0, 1, 2]"))
+
+
+def _result_is_a_folder(run: Path) -> None:
+    path = _seed(run, 0)
+    path.unlink()
+    path.mkdir()
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An edit of a finished run, the command run after it, and what it must answer."""
+
+    name: str
+    edit: Callable[[Path], None]
+    args: tuple[str, ...]
+    code: int
+    words: tuple[str, ...]
+    lines: int = 1
+
+
+EDITS = [
+    Edit("report with a truncated result", _truncate, ("report", OUT), 1, ("seed-0",), 2),
+    Edit("report with no usable result", _garbage_everywhere, ("report", OUT), 2, ("usable",)),
+    Edit("run after a result lost its metrics", _no_metrics, RUN, 0, ("set aside",), 0),
+    Edit("run into a folder fivefold did not make", _user_folder, RUN, 2, ("untouched",)),
+    Edit("report with a result that is a folder", _result_is_a_folder, ("report", OUT), 1, (), 2),
+]
+
+
+@pytest.mark.parametrize("case", EDITS, ids=[e.name for e in EDITS])
+def test_edited_runs(tmp_path: Path, finished_run: Path, case: Edit) -> None:
+    work = tmp_path / "run"
+    shutil.copytree(finished_run, work)
+    case.edit(work)
+    before = _snapshot(tmp_path)
+    done = _cli(work, *case.args)
+    text = done.stderr + done.stdout
+    assert "Traceback" not in text, text
+    assert done.returncode == case.code, text
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if case.lines:
+        assert len(lines) == case.lines, done.stderr
+    for word in case.words:
+        assert word.lower() in text.lower(), text
+    changed = {k for k, v in _snapshot(tmp_path).items() if before.get(k) != v}
+    assert all(k.startswith(f"run/{OUT}/") for k in changed), sorted(changed)
+    mine = work / OUT / "trials" / "baseline" / "seed-2" / "mine.txt"
+    assert not mine.parent.exists() or mine.read_text() == "the user's own file"
+
+
 def test_the_catalogue_covers_every_category() -> None:
     counts: dict[str, int] = {}
     for case in CASES:
         counts[case.category] = counts.get(case.category, 0) + 1
-    assert len(CASES) >= 80, counts
-    assert set(counts) == {"config", "data", "weights and modules", "names and paths", "cli flags"}
+    counts["interrupted and edited runs"] = len(EDITS)
+    assert sum(counts.values()) >= 80, counts
+    assert set(counts) == {
+        "config",
+        "data",
+        "weights and modules",
+        "names and paths",
+        "cli flags",
+        "interrupted and edited runs",
+    }
     assert len({(c.category, c.name) for c in CASES}) == len(CASES)
-    json.dumps(counts)
+    print(json.dumps(counts))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import torch
 from torch import nn
 
+from fivefold.config import Experiment, parse_experiment
 from fivefold.data.task import ModalityInfo, Split, Task
 from fivefold.data.text import WordVocab
 
@@ -74,3 +78,17 @@ def tiny_task(kind: str, n: int = 96, seed: int = 0) -> Task:
         for name, part in parts.items()
     }
     return Task(f"tiny-{kind}", splits, {"x": info}, ("a", "b", "c"), text_encoder=encoder)
+
+
+def tiny_experiment(tmp_path: Path, **overrides: Any) -> Experiment:
+    """A one-seed, one-epoch digits MLP experiment writing to ``tmp_path / "run"``."""
+    raw: dict[str, Any] = {
+        "name": "t",
+        "seeds": [0],
+        "output": str(tmp_path / "run"),
+        "data": {"dataset": "digits"},
+        "model": {"name": "mlp", "hidden": [16]},
+        "train": {"epochs": 1},
+        "recipes": {"baseline": []},
+    }
+    return parse_experiment(raw | overrides)

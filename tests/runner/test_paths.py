@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import tiny_experiment as experiment
 
 from fivefold.cli import main
-from fivefold.config import Experiment, inside, load_experiment, parse_experiment
+from fivefold.config import inside, load_experiment, parse_experiment
 from fivefold.errors import ConfigError
 from fivefold.results.files import Trial
 from fivefold.runner.trial import TRIAL_MARKER, run_trial, trial_dir
-
-
-def experiment(tmp_path: Path, **overrides: Any) -> Experiment:
-    raw: dict[str, Any] = {
-        "name": "t",
-        "seeds": [0],
-        "output": str(tmp_path / "run"),
-        "data": {"dataset": "digits"},
-        "model": {"name": "mlp", "hidden": [16]},
-        "train": {"epochs": 1, "batch_size": 64},
-        "recipes": {"baseline": []},
-    }
-    return parse_experiment(raw | overrides)
 
 
 def files_under(folder: Path) -> list[Path]:

@@ -10,25 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from support import tiny_experiment as experiment
 
 from fivefold.cli import main
-from fivefold.config import Experiment, parse_experiment
+from fivefold.config import Experiment
 from fivefold.errors import ConfigError, DataError, FivefoldError
 from fivefold.runner.run import run_experiment, validate_plan
-
-
-def experiment(tmp_path: Path, **overrides: Any) -> Experiment:
-    raw: dict[str, Any] = {
-        "name": "t",
-        "seeds": [0],
-        "output": str(tmp_path / "run"),
-        "data": {"dataset": "digits"},
-        "model": {"name": "mlp", "hidden": [16]},
-        "train": {"epochs": 1},
-        "recipes": {"baseline": []},
-    }
-    raw.update(overrides)
-    return parse_experiment(raw)
 
 
 def series_file(tmp_path: Path) -> str:

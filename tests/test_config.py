@@ -160,7 +160,7 @@ class Limits:
 
 def test_a_field_may_allow_non_finite_floats() -> None:
     assert math.isinf(build(Limits, {"cap": float("inf")}, "x").cap)
-    with pytest.raises(ConfigError, match=r"x.weights: nan is not a finite number"):
+    with pytest.raises(ConfigError, match=r"x.weights.b: nan is not a finite number"):
         build(Limits, {"weights": {"a": 1.0, "b": float("nan")}}, "x")
 
 

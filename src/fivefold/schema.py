@@ -226,12 +226,13 @@ def check_seed(value: int, path: str) -> int:
 
 
 def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:
-    items = value if isinstance(value, tuple) else (value,)
-    if isinstance(value, Mapping):
-        items = tuple(value.values())
-    for v in items:
+    if isinstance(value, Mapping):  # a table of numbers: name the entry, e.g. prob.rotate
+        items = [(f"{path}.{k}", v) for k, v in value.items()]
+    else:
+        items = [(path, v) for v in (value if isinstance(value, tuple) else (value,))]
+    for where, v in items:
         if isinstance(v, int | float) and not isinstance(v, bool):
-            _check_number(f, v, path)
+            _check_number(f, v, where)
 
 
 def _check_number(f: dataclasses.Field[Any], v: float, path: str) -> None:

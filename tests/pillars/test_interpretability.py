@@ -25,7 +25,7 @@ from fivefold.pillars.interpretability.pillar import (
 )
 from fivefold.schema import build, to_dict
 from fivefold.training.forwards import find_embedding
-from fivefold.training.subject import MeanProbability
+from fivefold.training.subject import Ensemble
 
 FAST = {"n_samples": 8, "ig_steps": 8, "shap_samples": 4, "deletion_steps": 5,
         "sensitivity_perturbations": 2, "sensitivity_samples": 4, "n_examples": 2}  # fmt: skip
@@ -232,7 +232,7 @@ def test_text_members_are_attributed_in_their_joint_embedding_space() -> None:
         torch.manual_seed(seed)
         members.append(build_model(MODELS.spec("text"), task).eval())
     ensemble = Subject(members).differentiable()
-    assert isinstance(ensemble, MeanProbability)
+    assert isinstance(ensemble, Ensemble)
     space = build_space(ensemble, task, task.test)
     dims = sum(find_embedding(m).embedding_dim for m in members)
     assert space.inputs[0].shape[-1] == dims  # every member's embedding, side by side

@@ -11,7 +11,7 @@ from torch import nn
 from fivefold.training.config import TrainConfig
 from fivefold.training.hooks import FitContext, Technique, compose_subject
 from fivefold.training.predict import predict_logits
-from fivefold.training.subject import MEMO_SIZE, MeanProbability, Subject
+from fivefold.training.subject import MEMO_SIZE, Ensemble, Subject
 
 
 class Counting(nn.Module):
@@ -74,7 +74,7 @@ def test_two_members_average_their_probabilities() -> None:
     with pytest.raises(ValueError, match="2 members"):
         _ = subject.model
     module = subject.differentiable()  # log of the mean probabilities, differentiable
-    assert isinstance(module, MeanProbability) and module is subject.differentiable()
+    assert isinstance(module, Ensemble) and module is subject.differentiable()
     assert torch.allclose(module(x).exp(), mean, atol=1e-6)
     assert Subject(nn.ModuleList([a, b])).members == (a, b)
 

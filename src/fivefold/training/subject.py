@@ -1,12 +1,15 @@
 """The Subject: a trained model under evaluation, the only way a pillar reaches a model.
 
-A subject is one model, or several members whose class probabilities are averaged (an
-ensemble). ``predict_proba`` is primary; ``logits`` exist for a single model only (an average
-of probabilities has no logits of its own). ``differentiable()`` is the module that attacks and
-attributions take gradients through: the model itself for one member, so every single-model
-number is what it was, and ``log mean_k softmax(member_k(x))`` for several. Softmax of that
-gives the averaged probabilities back, and cross-entropy and DLR are invariant to the
-log-softmax shift, so attacks on it attack the ensemble's prediction.
+A subject is one model, or several members whose outputs a :class:`Combiner` joins (an
+ensemble: by default the mean of their class probabilities; a weighted mean, a weighted vote
+or a learned meta-learner for boosting and stacking). ``predict_proba`` is primary; ``logits``
+exist for a single model only (combined probabilities have no logits of their own);
+``member_proba`` gives each member's probabilities (disagreement scores). ``differentiable()``
+is the module that attacks and attributions take gradients through: the model itself for one
+member, so every single-model number is what it was, and the combiner's log-probabilities
+(e.g. ``log mean_k softmax(member_k(x))``) for several. Softmax of that gives the combined
+probabilities back, and cross-entropy and DLR are invariant to the log-softmax shift, so
+attacks on it attack the ensemble's prediction.
 
 A model that changes while it is evaluated (test-time adaptation) overrides ``adapt`` and
 ``reset`` in a subclass, or passes them as callables. Every adaptation and reset bumps a version
@@ -17,7 +20,6 @@ before it changed.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,40 +27,62 @@ import torch
 from torch import nn
 
 from fivefold.data.task import Inputs
+from fivefold.training.combiners import Combiner, MeanCombiner, mean_log_proba
 from fivefold.training.predict import predict_logits
 
-__all__ = ["MEMO_SIZE", "MeanProbability", "Refit", "Subject", "mean_log_proba"]
+__all__ = [
+    "MEMO_SIZE",
+    "Combiner",
+    "Ensemble",
+    "MeanCombiner",
+    "MeanProbability",
+    "Refit",
+    "Subject",
+    "mean_log_proba",
+]
 
 Refit = Callable[[float, int], "nn.Module | Subject"]
 """``refit(label_fraction, seed) -> the recipe retrained on that fraction``."""
 Adapt = Callable[["Subject", Inputs], None]
 Reset = Callable[["Subject"], None]
-_Entry = tuple[tuple[torch.Tensor, ...], int, torch.Tensor]
+_Entry = tuple[tuple[torch.Tensor, ...], int, torch.Tensor, torch.Tensor | None]
 
 MEMO_SIZE = 6
 """Inputs whose outputs a Subject keeps (train, val, test and a few shift or OOD splits)."""
 
 
-def mean_log_proba(logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """(N, C) ``log mean_k softmax(logits_k)`` of K (N, C) logits, computed stably."""
-    stacked = torch.stack([torch.log_softmax(z, dim=1) for z in logits])
-    return torch.logsumexp(stacked, dim=0) - math.log(len(logits))
-
-
-class MeanProbability(nn.Module):
-    """Several classifiers as one: the log of their mean class probabilities.
+class Ensemble(nn.Module):
+    """Several classifiers as one: ``combiner([member(x) for member in members])``.
 
     Args:
         members: modules mapping inputs (a tensor or a modality dict) to (N, C) logits.
+        combiner: the rule joining their logits into log-probabilities (default: the mean
+            of their probabilities).
     """
 
-    def __init__(self, members: Sequence[nn.Module]) -> None:
+    def __init__(self, members: Sequence[nn.Module], combiner: Combiner | None = None) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.combiner = combiner if combiner is not None else MeanCombiner()
 
     def forward(self, x: Inputs) -> torch.Tensor:
-        """(N, C) log of the members' mean softmax probabilities."""
-        return mean_log_proba([member(x) for member in self.members])
+        """(N, C) log-probabilities of the ensemble."""
+        out: torch.Tensor = self.combiner([member(x) for member in self.members])
+        return out
+
+
+class MeanProbability(Ensemble):
+    """Several classifiers as one: the log of their (weighted) mean class probabilities.
+
+    Args:
+        members: modules mapping inputs (a tensor or a modality dict) to (N, C) logits.
+        weights: (K,) member weights; None: equal weights.
+    """
+
+    def __init__(
+        self, members: Sequence[nn.Module], weights: Sequence[float] | None = None
+    ) -> None:
+        super().__init__(members, MeanCombiner(weights))
 
 
 def _bumps_version(method: Callable[..., None]) -> Callable[..., None]:
@@ -90,6 +114,8 @@ class Subject:
         adapt: ``adapt(subject, x)`` changes the members before ``x`` is predicted; None: the
             subject does not adapt (a subclass may override :meth:`adapt` instead).
         reset: ``reset(subject)`` undoes every adaptation; None: nothing to undo.
+        combiner: how several members' logits become the ensemble's probabilities (default:
+            their mean probability); ignored for a single model.
 
     Raises:
         ValueError: no model was given.
@@ -103,6 +129,7 @@ class Subject:
         *,
         adapt: Adapt | None = None,
         reset: Reset | None = None,
+        combiner: Combiner | None = None,
     ) -> None:
         if isinstance(model, nn.ModuleList) or not isinstance(model, nn.Module):
             self._members: tuple[nn.Module, ...] = tuple(model)
@@ -114,7 +141,8 @@ class Subject:
         self._adapt, self._reset = adapt, reset
         self._version = 0
         self._memo: list[_Entry] = []
-        self._average: MeanProbability | None = None
+        self._combiner = combiner if combiner is not None else MeanCombiner()
+        self._average: Ensemble | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # A subclass's own adapt or reset changes the model: wrapping them makes every call bump
@@ -193,33 +221,49 @@ class Subject:
         """(N,) predicted classes: argmax of the logits, or of the mean probabilities."""
         return self._outputs(x).argmax(1)
 
+    @property
+    def combiner(self) -> Combiner:
+        """How the members' logits are joined (the mean probability unless one was given)."""
+        return self._combiner
+
+    def member_proba(self, x: Inputs) -> torch.Tensor:
+        """(K, N, C) class probabilities of each member (K = 1 for a single model), computed
+        in the same memoised pass as :meth:`predict_proba`."""
+        self._outputs(x)
+        return self._memo[0][3] if self._memo[0][3] is not None else torch.softmax(
+            self._memo[0][2], dim=1
+        ).unsqueeze(0)
+
     def differentiable(self) -> nn.Module:
         """The module gradients go through (attacks, attributions): the model itself for one
-        member, :class:`MeanProbability` of the members for several."""
+        member, an :class:`Ensemble` of the members with the combiner's differentiable
+        ``surrogate()`` for several (the combiner itself unless it votes)."""
         if len(self._members) == 1:
             return self._members[0]
         if self._average is None:
-            self._average = MeanProbability(self._members)
+            self._average = Ensemble(self._members, self._combiner.surrogate())
         return self._average
 
     def _outputs(self, x: Inputs) -> torch.Tensor:
-        """(N, C) logits (one member) or mean probabilities (several), memoised."""
+        """(N, C) logits (one member) or combined probabilities (several), memoised; the
+        memo's entry for ``x`` is moved to the front."""
         key = tuple(x.values()) if isinstance(x, dict) else (x,)
-        for seen, version, out in self._memo:
-            if version == self._version and _same(seen, key):
-                return out
+        for i, entry in enumerate(self._memo):
+            if entry[1] == self._version and _same(entry[0], key):
+                self._memo.insert(0, self._memo.pop(i))
+                return entry[2]
         self.adapt(x)
-        out = self._forward(x)
+        out, members = self._forward(x)
         # outputs of an earlier version are stale: drop them rather than let them take slots
         self._memo = [e for e in self._memo if e[1] == self._version]
-        self._memo.insert(0, (key, self._version, out))
+        self._memo.insert(0, (key, self._version, out, members))
         del self._memo[MEMO_SIZE:]
         return out
 
-    def _forward(self, x: Inputs) -> torch.Tensor:
+    def _forward(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         if len(self._members) == 1:
-            return predict_logits(self._members[0], x, self.eval_batch_size)
-        probs = [
-            torch.softmax(predict_logits(m, x, self.eval_batch_size), dim=1) for m in self._members
-        ]
-        return torch.stack(probs).mean(0)
+            return predict_logits(self._members[0], x, self.eval_batch_size), None
+        logits = [predict_logits(m, x, self.eval_batch_size) for m in self._members]
+        with torch.no_grad():
+            proba = self._combiner(logits).exp()
+        return proba, torch.stack([torch.softmax(z, dim=1) for z in logits])

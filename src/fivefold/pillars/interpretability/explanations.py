@@ -28,7 +28,7 @@ from fivefold.pillars.interpretability.attributions import (
 )
 from fivefold.pillars.interpretability.faithfulness import Pool, unit_scores
 from fivefold.training.forwards import DictForward, EmbeddingForward
-from fivefold.training.subject import MeanProbability, mean_log_proba
+from fivefold.training.subject import Ensemble
 
 __all__ = [
     "METHODS",
@@ -145,24 +145,25 @@ def _split_tensors(x: Inputs, keys: tuple[str, ...]) -> Tensors:
 
 
 class MembersEmbeddingForward:
-    """``forward(embeddings, *ids)`` of several text members whose probabilities are averaged.
+    """``forward(embeddings, *ids)`` of several text members joined by their combiner.
 
     ``embeddings`` (B, L, D_1 + ... + D_K) holds every member's token embeddings side by side;
     member k reads its own slice, so one attribution covers every member's embedding and IG's
     completeness holds for the ensemble as a whole.
 
     Args:
-        model: the members' :class:`~fivefold.training.subject.MeanProbability`.
+        model: the members' :class:`~fivefold.training.subject.Ensemble`.
         keys: input names when the members take a dict of token-id tensors, else None.
     """
 
-    def __init__(self, model: MeanProbability, keys: tuple[str, ...] | None) -> None:
+    def __init__(self, model: Ensemble, keys: tuple[str, ...] | None) -> None:
+        self.combiner = model.combiner
         self.parts = [EmbeddingForward(member, keys) for member in model.members]
         self.sizes = [part.embedding.embedding_dim for part in self.parts]
 
     def __call__(self, embeddings: Tensor, *ids: Tensor) -> Tensor:
         slices = torch.split(embeddings, self.sizes, dim=-1)
-        return mean_log_proba([p(e, *ids) for p, e in zip(self.parts, slices, strict=True)])
+        return self.combiner([p(e, *ids) for p, e in zip(self.parts, slices, strict=True)])
 
     def embed(self, *ids: Tensor) -> Tensor:
         """(B, L, D_1 + ... + D_K) every member's token embeddings of ``ids``."""
@@ -177,7 +178,7 @@ def _text_space(model: nn.Module, split: Split, keys: tuple[str, ...]) -> Space:
     ids = _split_tensors(split.x, keys)
     names = keys if isinstance(split.x, dict) else None
     forward: EmbeddingForward | MembersEmbeddingForward
-    if isinstance(model, MeanProbability):
+    if isinstance(model, Ensemble):
         forward = MembersEmbeddingForward(model, names)
         scale = forward.weight_std() or 1.0
     else:

@@ -184,6 +184,8 @@ class Technique:
         requires: data it needs ("groups", "unlabeled", "text").
         conflicts: technique names it cannot be combined with.
         owns_loss: whether it defines the training objective (at most one per recipe).
+        batch_only: whether ``adapt_batch`` transforms batches without reading the model (so
+            members or seeds can train together as one wide model with it).
         quick: options that make a run fast enough for a smoke test (the shared contract
             test and ``fivefold list`` examples use them); they must not change what the
             technique is, only how long it runs.
@@ -194,6 +196,7 @@ class Technique:
     requires: ClassVar[frozenset[Requirement]] = frozenset()
     conflicts: ClassVar[frozenset[str]] = frozenset()
     owns_loss: ClassVar[bool] = False
+    batch_only: ClassVar[bool] = False
     quick: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, name: str, config: Any) -> None:

@@ -43,6 +43,7 @@ class Augment(Technique):
     ICCV 2019.
     """
 
+    batch_only = True  # batches are transformed without the model
     Config: ClassVar[type[Any]] = AugmentConfig
     quick: ClassVar[dict[str, Any]] = {}
 

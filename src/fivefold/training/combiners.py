@@ -3,10 +3,11 @@
 - :class:`MeanCombiner`: the (weighted) mean of the members' probabilities (deep ensembles,
   bagging, snapshots);
 - :class:`VoteCombiner`: the weighted vote of multi-class SAMME (Zhu, Zou, Rosset & Hastie,
-  "Multi-class AdaBoost", 2009): ``f_c(x) = sum_k a_k [argmax_j z_kj(x) = c] / sum_k a_k``, as
-  probabilities ``softmax(f(x) / (C - 1))`` (scikit-learn's ``AdaBoostClassifier`` with
-  ``algorithm="SAMME"`` computes the same); it is piecewise constant, so gradients go through
-  its surrogate, the ``a_k``-weighted mean of the members' probabilities;
+  "Multi-class AdaBoost", 2009): member k votes with the code ``+1`` for its predicted class
+  and ``-1/(C-1)`` for the others, ``f_c(x) = sum_k a_k code_kc(x) / sum_k a_k``, and the
+  probabilities are ``softmax(f(x) / (C - 1))`` (the paper's eq. 15, as scikit-learn's
+  ``AdaBoostClassifier.predict_proba``); it is piecewise constant, so gradients go through its
+  surrogate, the ``a_k``-weighted mean of the members' probabilities;
 - :class:`StackingCombiner`: a multinomial logistic regression on the members' concatenated
   probabilities, fitted on out-of-fold predictions (Wolpert 1992).
 
@@ -140,8 +141,10 @@ class VoteCombiner(Combiner):
         n_classes = logits[0].shape[1]
         votes = torch.stack([torch.nn.functional.one_hot(z.argmax(1), n_classes) for z in logits])
         w = (self.weights / self.weights.sum()).to(logits[0].dtype).view(-1, 1, 1)
-        decision = (votes.to(logits[0].dtype) * w).sum(0)  # (N, C), rows sum to 1
-        return torch.log_softmax(decision / max(n_classes - 1, 1), dim=1)
+        share = (votes.to(logits[0].dtype) * w).sum(0)  # (N, C) weighted vote share, rows sum 1
+        k = max(n_classes - 1, 1)
+        decision = share * (1 + 1 / k) - 1 / k  # sum_k a_k code_kc / sum_k a_k
+        return torch.log_softmax(decision / k, dim=1)
 
     def surrogate(self) -> Combiner:
         return MeanCombiner(self.weights)

@@ -10,7 +10,8 @@ forward maps K batches (K, B, ...) to K outputs (K, B, C) in one pass:
 - ``nn.Linear`` → one ``torch.baddbmm`` over (K, B, in) rows;
 - ``nn.Conv1d``/``nn.Conv2d`` → one convolution with ``groups = K`` over the (B, K*C, ...)
   channel layout; batch norm and group norm over that layout are exactly the members' own
-  (statistics are per channel, or per contiguous channel group);
+  (statistics are per channel, or per contiguous channel group); 2-D maps are kept
+  channels-last, where pooling, norms and grouped convolutions are fastest on a CPU;
 - layer norm, activations, pooling act per sample; dropout draws each member's mask from that
   member's own random stream, in the order the member alone would draw it.
 
@@ -257,7 +258,10 @@ class _StackedConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, b = x.shape[:2]
-        h = self.blocks(x.transpose(0, 1).flatten(1, 2))  # (B, K*C, ...)
+        h = x.transpose(0, 1).flatten(1, 2)  # (B, K*C, ...)
+        if h.dim() == 4:  # faster pooling, norms and grouped convolutions on CPU
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = self.blocks(h)
         pooled = h.mean(dim=tuple(range(2, h.dim())))  # (B, K*C')
         out: torch.Tensor = self.dropout(pooled.view(b, k, -1).transpose(0, 1))
         return out

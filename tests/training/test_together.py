@@ -173,3 +173,21 @@ def test_what_cannot_train_together_says_why() -> None:
     assert "'r'" in (why_not_together(models, with_technique) or "")
     slow = dataclasses.replace(ctxs[1], train=_train(lr=0.5))
     assert "settings" in (why_not_together(models, [ctxs[0], slow]) or "")
+
+
+@pytest.mark.parametrize("options", [{}, {"mixup_alpha": 0.4}])
+def test_batch_only_techniques_train_together_as_twins(options: dict[str, Any]) -> None:
+    from fivefold.techniques import TECHNIQUES
+
+    seeds = [0, 1]
+    augment = TECHNIQUES.spec({"technique": "augment", **options}, "recipe").instantiate()
+    ctx = FitContext(_train(), 0, [augment])
+    task, a, sa = _members("cnn", "image", {}, seeds)
+    together, why = fit_members(
+        a, task, [ctx.for_member(f"m{k}", s) for k, s in enumerate(seeds)], sa
+    )
+    assert why is None and together[0].extras["trained_together"] == 2
+    _, b, sb = _members("cnn", "image", {}, seeds)
+    ctxs = [ctx.for_member(f"m{k}", s) for k, s in enumerate(seeds)]
+    fit_members(b, task, ctxs, sb, together=False)
+    assert _max_diff(a, b) < 1e-9

@@ -21,12 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fivefold.data.task import Split, Task, index_inputs
+from fivefold.data.task import Inputs, Split, Task, index_inputs
 from fivefold.models.stacked import StackedModel, UnstackableError, stack_inputs, stack_models
 from fivefold.seeding import torch_generator
 from fivefold.training.checkpoint import save_weights
@@ -206,6 +207,8 @@ def fit_together(
         optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
     )
     train = task.train
+    # no technique touches the batches: gather every member's rows in one indexing step
+    plain = all(type(t).adapt_batch is Technique.adapt_batch for c in ctxs for t in c.techniques)
     start = time.perf_counter()
     for epoch in range(cfg.epochs):
         stacked.train()
@@ -216,31 +219,24 @@ def fit_together(
         for m in members:
             m.ctx.epoch = epoch
         for i in range(steps_per_epoch):
-            batches = [
-                _member_batch(
-                    train, order[i * cfg.batch_size : (i + 1) * cfg.batch_size], m, models[k]
-                )
-                for k, (m, order) in enumerate(zip(members, orders, strict=True))
-            ]
-            logits = stacked(stack_inputs([b.x for b in batches]))  # (K, B, C)
-            losses = torch.stack([_loss(z, b) for z, b in zip(logits, batches, strict=True)])
-            for loss in losses:
-                _check_finite(loss, epoch, i)
+            window = slice(i * cfg.batch_size, (i + 1) * cfg.batch_size)
+            x, y, target = _step_inputs(train, [o[window] for o in orders], members, models, plain)
+            logits = stacked(x)  # (K, B, C)
+            losses = _losses(logits, y, target)  # (K,)
+            if not bool(torch.isfinite(losses).all()):
+                _check_finite(losses[~torch.isfinite(losses)][0], epoch, i)
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(losses.sum())
             if cfg.grad_clip is not None:
                 _clip_per_member(stacked, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
-            b = len(batches[0].y)
+            b = y.shape[1]
             for m in members:
                 m.ctx.step += 1
             sums += losses.detach().double() * b
             seen += b
-            preds = logits.detach().argmax(2)
-            correct += torch.stack(
-                [(p == bt.y).sum() for p, bt in zip(preds, batches, strict=True)]
-            )
+            correct += (logits.detach().argmax(2) == y).sum(1)
         val = _val_scores(stacked, task.val, cfg.eval_batch_size)
         lr = cfg.lr * lr_factor(scheduler.last_epoch, warmup, total, cfg.schedule)
         for k, m in enumerate(members):
@@ -287,19 +283,51 @@ def fit_together(
     return results
 
 
-def _member_batch(split: Split, idx: torch.Tensor, member: _Member, model: nn.Module) -> Batch:
-    group = None if split.group is None else split.group[idx]
-    batch = Batch(index_inputs(split.x, idx), split.y[idx], None, group)
-    for technique in member.ctx.techniques:
-        batch = technique.adapt_batch(batch, model, member.ctx)
-    return batch
+def _step_inputs(
+    split: Split,
+    idx: list[torch.Tensor],
+    members: list[_Member],
+    models: Sequence[nn.Module],
+    plain: bool,
+) -> tuple[Inputs, torch.Tensor, torch.Tensor | None]:
+    """(K, B, ...) inputs, (K, B) labels and (K, B, C) soft targets (or None) of one step."""
+    if plain:
+        rows = torch.cat(idx)
+        x = index_inputs(split.x, rows)
+        k = len(idx)
+        shaped: Inputs
+        if isinstance(x, dict):
+            shaped = {n: t.view(k, -1, *t.shape[1:]) for n, t in x.items()}
+        else:
+            shaped = x.view(k, -1, *x.shape[1:])
+        return shaped, split.y[rows].view(k, -1), None
+    batches = []
+    for rows, member, model in zip(idx, members, models, strict=True):
+        group = None if split.group is None else split.group[rows]
+        batch = Batch(index_inputs(split.x, rows), split.y[rows], None, group)
+        for technique in member.ctx.techniques:
+            batch = technique.adapt_batch(batch, model, member.ctx)
+        batches.append(batch)
+    y = torch.stack([b.y for b in batches])
+    targets = [b.target for b in batches]
+    if all(t is None for t in targets):
+        return stack_inputs([b.x for b in batches]), y, None
+    n_classes = next(t for t in targets if t is not None).shape[1]
+    soft = [
+        F.one_hot(b.y, n_classes).float() if t is None else t
+        for b, t in zip(batches, targets, strict=True)
+    ]
+    return stack_inputs([b.x for b in batches]), y, torch.stack(soft)
 
 
-def _loss(logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """The default objective of one member (as ``cross_entropy_step``)."""
-    if batch.target is not None:
-        return torch.sum(-batch.target * F.log_softmax(logits, dim=1), dim=1).mean()
-    return F.cross_entropy(logits, batch.y)
+def _losses(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """(K,) each member's default objective (as ``cross_entropy_step``): mean cross-entropy
+    with hard labels or soft targets."""
+    if target is not None:
+        return torch.sum(-target * F.log_softmax(logits, dim=2), dim=2).mean(1)
+    k, b, c = logits.shape
+    rows = F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none")
+    return rows.view(k, b).mean(1)
 
 
 def _optimizer(stacked: StackedModel, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -313,14 +341,14 @@ def _optimizer(stacked: StackedModel, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def _make(params: list[nn.Parameter], cfg: TrainConfig, *, fused: bool) -> torch.optim.Optimizer:
-    kind = {"fused": True} if fused else {"foreach": True}
+    flags: dict[str, Any] = {"fused": True} if fused else {"foreach": True}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kind
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **flags
         )
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kind)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kind)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
 
 
 @torch.no_grad()

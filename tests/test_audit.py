@@ -149,3 +149,47 @@ def test_audit_composes_the_subject_like_a_trial(
     model = nn.Linear(2, 3)
     assert audit.audit_subject(model, tiny_task("tabular"), 0, [technique]) is twin
     assert audit.audit_subject(model, tiny_task("tabular"), 0).model is model
+
+
+def test_audit_scores_an_ensemble_checkpoint_as_the_ensemble(
+    user_model: Path, tmp_path: Path
+) -> None:
+    from fivefold.pillars import metrics as M
+    from fivefold.training.checkpoint import save_members
+    from fivefold.training.combiners import MeanCombiner
+
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        members.append(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+    weights = tmp_path / "ensemble.safetensors"
+    save_members(members, weights, MeanCombiner())
+    out = tmp_path / "audit"
+    argv = ["audit", "--model", "usernets:make_net", "--weights", str(weights)]
+    code = main([*argv, "--data", "digits", "--pillars", "safety", "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "trials" / "audit" / "result.json").read_text())
+    assert result["model"]["members"] == 3 and result["model"]["combiner"] == "mean"
+    assert result["model"]["params_per_member"] == [650, 650, 650]
+    assert result["members"]["members"] == 3
+    # the ensemble's test accuracy is that of the members' mean probability
+    task = audit.load_task(audit.data_config_for("digits", {}))
+    with torch.no_grad():
+        prob = torch.stack([torch.softmax(m(task.test.x), 1) for m in members]).mean(0)
+    want = M.accuracy(task.test.y.numpy(), prob.double().numpy())
+    assert result["metrics"]["test_accuracy"] == pytest.approx(want, abs=1e-5)
+    assert "ood_auroc_mi" in result["pillars"]["safety"]["metrics"]
+
+
+def test_audit_names_a_damaged_ensemble_checkpoint(
+    user_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fivefold.training.checkpoint import save_members
+    from fivefold.training.combiners import MeanCombiner
+
+    weights = tmp_path / "ensemble.safetensors"
+    save_members([nn.Sequential(nn.Flatten(), nn.Linear(64, 3))] * 2, weights, MeanCombiner())
+    argv = ["audit", "--model", "usernets:make_net", "--weights", str(weights), "--data"]
+    assert main([*argv, "digits", "--out", str(tmp_path / "a")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "member 0 does not match the model" in err and len(err.splitlines()) == 1

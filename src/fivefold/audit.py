@@ -2,7 +2,9 @@
 
 The model comes from a factory ``package.module:callable`` (called with the task if it takes an
 argument, else with none) and its weights from a safetensors file (or a ``torch.save`` state
-dict read with ``weights_only=True``) — never from an arbitrary pickle.
+dict read with ``weights_only=True``) — never from an arbitrary pickle. An ensemble checkpoint
+(``files/model.safetensors`` of an ``ensemble`` trial: every member under ``member-<k>.``, the
+combiner under ``combiner.``) is audited as the ensemble: the factory builds each member.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from fivefold.errors import ConfigError, UserCodeError, did_you_mean, first_line
 from fivefold.pillars import PILLARS, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, environment, write_json
 from fivefold.results.scorecard import build_scorecard
-from fivefold.runner.trial import score_subject
+from fivefold.runner.metrics import members_summary
+from fivefold.runner.trial import param_counts, score_subject
 from fivefold.schema import build, check_seed, to_dict
-from fivefold.training.checkpoint import load_weights
+from fivefold.training.checkpoint import is_member_checkpoint, load_members, load_weights
+from fivefold.training.combiners import Combiner
 from fivefold.training.config import TrainConfig
 from fivefold.training.hooks import FitContext, Technique, compose_subject
 from fivefold.training.predict import predict_logits
@@ -161,24 +165,42 @@ def _check_outputs(model: nn.Module, task: Task) -> None:
 
 
 def audit_subject(
-    model: nn.Module, task: Task, seed: int, techniques: Sequence[Technique] = ()
+    model: nn.Module | Sequence[nn.Module],
+    task: Task,
+    seed: int,
+    techniques: Sequence[Technique] = (),
+    combiner: Combiner | None = None,
 ) -> Subject:
-    """The subject the pillars score: ``model`` after the ``adapt_subject`` of ``techniques``
-    (none today: the audited model as it is), as a trial composes it after ``fit``."""
+    """The subject the pillars score: ``model`` (or the members joined by ``combiner``) after
+    the ``adapt_subject`` of ``techniques`` (none today: the audited model as it is), as a
+    trial composes it after ``fit``."""
     ctx = FitContext(build(TrainConfig, {}, "train"), seed, tuple(techniques))
-    return compose_subject(techniques, Subject(model), task, ctx)
+    return compose_subject(techniques, Subject(model, combiner=combiner), task, ctx)
+
+
+def _load_audited(request: AuditRequest, task: Task) -> tuple[list[nn.Module], Combiner | None]:
+    """The members of an ensemble checkpoint and their combiner, or the one model."""
+    if is_member_checkpoint(request.weights):
+        members, combiner = load_members(
+            lambda _k: _build_user_model(request.model, task), request.weights, "--weights"
+        )
+        return members, combiner
+    model = _build_user_model(request.model, task)
+    load_weights(model, request.weights)
+    return [model], None
 
 
 def run_audit(request: AuditRequest) -> dict[str, Any]:
     """Score the model on the chosen pillars; write result.json and scorecard.json."""
     start = time.perf_counter()
     task = load_task(request.data)
-    model = _build_user_model(request.model, task)
-    load_weights(model, request.weights)
-    _check_outputs(model, task)
-    model.eval()
+    members, combiner = _load_audited(request, task)
+    for model in members:
+        _check_outputs(model, task)
+        model.eval()
     torch.manual_seed(request.seed)
-    subject = audit_subject(model, task, request.seed)
+    audited = members[0] if combiner is None else members
+    subject = audit_subject(audited, task, request.seed, combiner=combiner)
     metrics, pillars = score_subject(subject, task, request.pillars, request.seed)
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -193,13 +215,12 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         "status": "ok",
         "error": None,
         "environment": environment(),
-        "model": {
-            "name": request.model,
-            "params_total": sum(p.numel() for p in model.parameters()),
-        },
+        "model": {"name": request.model, **param_counts(subject)},
         "metrics": metrics,
         "pillars": pillars,
     }
+    if len(subject.members) > 1:
+        result["members"] = members_summary(subject, task)
     result["timings"] = {"total_s": time.perf_counter() - start}
     write_json(request.output / "trials" / "audit" / "result.json", result)
     write_json(request.output / "scorecard.json", build_scorecard("audit", [result]))

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help="path of the experiment .toml file")
     run.add_argument("--workers", type=int, default=1, help="trials run in parallel processes")
     run.add_argument(
+        "--seeds-apart",
+        action="store_true",
+        help="train every seed on its own (by default the seeds of a recipe train together as "
+        "one wide model where the recipe and model allow it, with the same results)",
+    )
+    run.add_argument(
         "--set",
         action="append",
         default=[],
@@ -146,7 +152,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from fivefold.cli_run import run_command
 
     return run_command(
-        args.experiment, args.set, args.out, args.workers, args.tensorboard, args.mlflow
+        args.experiment,
+        args.set,
+        args.out,
+        args.workers,
+        args.tensorboard,
+        args.mlflow,
+        together=not args.seeds_apart,
     )
 
 

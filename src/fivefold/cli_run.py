@@ -27,6 +27,8 @@ def run_command(
     workers: int,
     tensorboard: str | None = None,
     mlflow: str | None = None,
+    *,
+    together: bool = True,
 ) -> int:
     """Run the experiment at ``path``, write its report and log it to the trackers asked for;
     exit code 0, or 1 when some trial failed."""
@@ -68,12 +70,20 @@ def run_command(
                 progress.remove_task(bars.pop(trial))
             console.print(_trial_line(trial, result))
 
-        summary = run_experiment(exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial)
+        summary = run_experiment(
+            exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial, together=together
+        )
     if summary.skipped:
         console.print(f"reused {summary.skipped} finished trial(s) with the same config")
     for moved, reason in summary.set_aside:
         line = f"[yellow]![/] set aside invalid result {escape(str(moved))}: {escape(reason)}"
         console.print(f"{line}; its trial was re-run", soft_wrap=True)
+    for recipe, fraction, seeds, why in summary.together:
+        which = recipe if fraction >= 1.0 else f"{recipe} at {fraction:g} of the labels"
+        if why is None:
+            console.print(f"{escape(which)}: {len(seeds)} seeds trained together as one model")
+        else:
+            console.print(f"{escape(which)}: seeds trained one by one ({escape(why)})")
     print_scorecard(summary.scorecard, console)
     console.print(f"results in {escape(str(exp.output_dir))} ({summary.seconds:.1f} s)")
     report_and_track(exp.output_dir, summary.results, tensorboard, mlflow, console)

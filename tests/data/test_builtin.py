@@ -29,6 +29,7 @@ SIZES = {
     "italy_power_demand": (67, 1029, 2),
     "adult": (32561, 16281, 2),
     "rotten_tomatoes": (7403 + 5405, None, 2),
+    "clothing_reviews": (23486, None, 2),
 }
 
 

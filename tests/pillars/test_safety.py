@@ -232,3 +232,38 @@ def test_temperature_not_fitted_when_val_is_perfectly_classified() -> None:
     wrong = logits.copy()
     wrong[0] = [0.0, 2.0]
     assert _temperature((y, wrong), []) != 1.0
+
+
+def ensemble_subject(task: Task, k: int = 3) -> Subject:
+    x = task.train.x
+    assert isinstance(x, torch.Tensor)
+    members = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        members.append(fit_tiny_mlp(x, task.train.y, task.n_classes, 30 + 10 * seed))
+    return Subject(members)
+
+
+def test_an_ensemble_adds_disagreement_scores_and_skips_energy() -> None:
+    from fivefold.pillars import metrics as M
+
+    task = tiny_task(n_classes=3)
+    subject = ensemble_subject(task)
+    result = evaluate(subject, task, ood="noise")
+    scores = [r["score"] for r in result["tables"]["ood"]]
+    assert scores == ["msp", "mi", "variance"]
+    assert any("energy OOD score skipped" in n for n in result["notes"])
+    # the MI OOD score and the MI-ranked AURC against the metric functions on member probs
+    x, y = task.test.x, task.test.y.numpy()
+    members = subject.member_proba(x).double().numpy()
+    prob = subject.predict_proba(x).double().numpy()
+    want = M.aurc(y, prob, confidence=-M.mutual_information(members))
+    assert result["metrics"]["aurc_mi"]["value"] == pytest.approx(want, abs=1e-5)
+    assert [r["score"] for r in result["tables"]["selective"]] == ["msp", "mi"]
+    assert result["metrics"]["ood_auroc_mi"]["higher_is_better"] is True
+
+
+def test_a_single_model_has_no_disagreement_scores(subject: Subject, task: Task) -> None:
+    result = evaluate(subject, task, ood="noise")
+    assert "aurc_mi" not in result["metrics"] and "selective" not in result["tables"]
+    assert [r["score"] for r in result["tables"]["ood"]] == ["msp", "energy"]

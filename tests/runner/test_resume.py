@@ -1,5 +1,8 @@
 """Resume: an edited result is set aside and recomputed, and a run killed with SIGKILL picks
-up where it stopped with the same scorecard as an uninterrupted run."""
+up where it stopped with the same scorecard as an uninterrupted run.
+
+Seeds train apart here so that numbers can be compared exactly: a recomputed seed trains alone,
+and seeds trained together equal them only within float tolerance (test_seeds_together)."""
 
 from __future__ import annotations
 
@@ -68,12 +71,12 @@ def experiment(tmp_path: Path, seeds: list[int]) -> Experiment:
 
 def test_an_edited_result_is_set_aside_and_recomputed(tmp_path: Path) -> None:
     exp = experiment(tmp_path, [0, 1])
-    first = run_experiment(exp)
+    first = run_experiment(exp, together=False)
     card = json.loads((exp.output_dir / "scorecard.json").read_text())
     path = exp.output_dir / "trials" / "baseline" / "seed-1" / "result.json"
     edited = {k: v for k, v in json.loads(path.read_text()).items() if k != "metrics"}
     path.write_text(json.dumps(edited))  # valid JSON, same config hash, no metrics
-    resumed = run_experiment(exp)
+    resumed = run_experiment(exp, together=False)
     assert resumed.skipped == 1
     [(moved, reason)] = resumed.set_aside
     assert moved.is_file() and json.loads(moved.read_text()) == edited
@@ -87,19 +90,29 @@ def test_an_edited_result_is_set_aside_and_recomputed(tmp_path: Path) -> None:
 
 def test_a_second_set_aside_keeps_the_first(tmp_path: Path) -> None:
     exp = experiment(tmp_path, [0])
-    run_experiment(exp)
+    run_experiment(exp, together=False)
     path = exp.output_dir / "trials" / "baseline" / "seed-0" / "result.json"
     for n in (1, 2):
         path.write_text('{"schema_version": 1, "trial"')  # a truncated write
-        [(moved, reason)] = run_experiment(exp).set_aside
+        [(moved, reason)] = run_experiment(exp, together=False).set_aside
         assert moved.name == f"result.json.invalid-{n}" and "not valid JSON" in reason
     assert len(list((exp.output_dir / "set-aside").rglob("result.json.invalid-*"))) == 2
 
 
 def cli(toml: Path, out: Path) -> subprocess.Popen[str]:
+    """``fivefold run`` with the seeds apart, so that trials finish one at a time."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "fivefold.cli", "run", str(toml), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "fivefold.cli",
+            "run",
+            str(toml),
+            "--out",
+            str(out),
+            "--seeds-apart",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -131,9 +144,10 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_scorecard(tmp_path: Path)
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
     assert f"reused {finished} finished trial(s)" in log
-    # the uninterrupted run in-process (one torch thread as in the CLI runs): a third
-    # interpreter start would double the test's time for no extra coverage
-    run_experiment(experiment(tmp_path / "whole", [0, 1, 2]))
+    # the uninterrupted run in-process, seeds apart as in the CLI runs above (one torch
+    # thread as there): a third interpreter start would double the test's time for no extra
+    # coverage
+    run_experiment(experiment(tmp_path / "whole", [0, 1, 2]), together=False)
     a, b = (
         json.loads((folder / "scorecard.json").read_text())
         for folder in (tmp_path / "killed", tmp_path / "whole" / "run")

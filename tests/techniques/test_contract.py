@@ -9,6 +9,7 @@ pillars a Subject of valid class probabilities from ``adapt_subject``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from pathlib import Path
@@ -40,6 +41,28 @@ PAIRS = [
     and a not in TECHNIQUES.get(b).conflicts
     and not (TECHNIQUES.get(a).owns_loss and TECHNIQUES.get(b).owns_loss)
 ]
+
+
+def contract_task(kind: str, *names: str) -> Task:
+    """The tiny task of ``kind``; with two inputs "a" and "b" of that kind (the same classes
+    drawn twice, text in one vocabulary) when a technique needs several (``min_inputs``)."""
+    first = tiny_task(kind)
+    if max(getattr(TECHNIQUES.get(n), "min_inputs", 1) for n in names) < 2:
+        return first
+    second = tiny_task(kind, seed=1)
+
+    def x_of(split: str) -> dict[str, torch.Tensor]:
+        other = second.splits[split]
+        b = first.text_encoder(other.texts or ()) if first.text_encoder else other.x
+        return {"a": first.splits[split].x, "b": b}
+
+    splits = {n: dataclasses.replace(s, x=x_of(n)) for n, s in first.splits.items()}
+    inputs = {"a": first.inputs["x"], "b": first.inputs["x"]}
+    return dataclasses.replace(first, name=f"{first.name}-pair", splits=splits, inputs=inputs)
+
+
+def _tensors(x: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {n: t.clone() for n, t in (x.items() if isinstance(x, dict) else [("x", x)])}
 
 
 def quick_spec(name: str) -> TechniqueSpec:
@@ -83,13 +106,14 @@ def test_documented_and_configurable(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "kind"), CASES)
 def test_trains_every_supported_modality(name: str, kind: str, tmp_path: Path) -> None:
-    task = tiny_task(kind)
-    before = {k: s.x.clone() for k, s in task.splits.items() if isinstance(s.x, torch.Tensor)}
+    task = contract_task(kind, name)
+    before = {k: _tensors(s.x) for k, s in task.splits.items()}
     logits, extras = train_with([name], task, seed=3, cache=tmp_path / "a")
     assert logits.shape == (len(task.test), task.n_classes)
     assert torch.isfinite(logits).all()
-    for key, x in before.items():
-        assert torch.equal(task.splits[key].x, x), f"{name} modified the {key} split in place"
+    for key, xs in before.items():
+        after = _tensors(task.splits[key].x)
+        assert all(torch.equal(after[n], x) for n, x in xs.items()), f"{name} modified {key}"
     again, _ = train_with([name], task, seed=3, cache=tmp_path / "b")
     assert torch.allclose(logits, again, atol=1e-5), f"{name} is not deterministic for a seed"
     assert all(isinstance(k, str) for k in extras)
@@ -104,16 +128,16 @@ def test_composes_with_others(first: str, second: str, tmp_path: Path) -> None:
     ]
     if not shared:
         pytest.skip(f"{first} and {second} share no modality")
-    task = tiny_task(shared[0])
+    task = contract_task(shared[0], first, second)
     logits, _ = train_with([first, second], task, seed=0, cache=tmp_path)
     assert torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize(("name", "kind"), CASES)
 def test_adapt_subject_gives_probabilities(name: str, kind: str) -> None:
-    model_name = default_model_name(tiny_task(kind))
+    model_name = default_model_name(contract_task(kind, name))
     spec = MODELS.spec_of(model_name, build(MODELS.get(model_name).config_cls, {}, "model"))
-    task = prepare_task(spec, tiny_task(kind))
+    task = prepare_task(spec, contract_task(kind, name))
     torch.manual_seed(0)
     model = build_model(spec, task).eval()
     technique = quick_spec(name).instantiate()

@@ -183,7 +183,10 @@ def test_snapshot_members_are_the_cycles() -> None:
     report = result.extras["ensemble"]
     assert len(subject.members) == 3 and report["epochs_per_cycle"] == train.epochs // 3
     diffs = [
-        max(float((p - q).abs().max()) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+        max(
+            float((p - q).detach().abs().max())
+            for p, q in zip(a.parameters(), b.parameters(), strict=True)
+        )
         for a, b in itertools.pairwise(subject.members)
     ]
     assert min(diffs) > 0, "every cycle ends in other weights"

@@ -27,9 +27,15 @@ class DataConfig:
 
     dataset: str = option("digits", help="built-in dataset, or csv|parquet|npz|jsonl with path")
     path: str | None = option(None, help="user file or folder (required for csv/parquet/npz/jsonl)")
-    target: str = option("label", help="label column (csv/parquet)")
+    target: str = option(
+        "label",
+        help="label column (csv/parquet); clothing_reviews: 'recommended' (the default) or "
+        "'rating' (1-5 stars as 5 classes)",
+    )
     sensitive: str | None = option(
-        None, help="sensitive attribute: a column name (csv/parquet), or 'sex'/'race' for adult"
+        None,
+        help="sensitive attribute: a column name (csv/parquet), 'sex'/'race' for adult, or "
+        "'age' (bands <30, 30-44, 45-59, 60+) for clothing_reviews",
     )
     domain: str | None = option(None, help="domain column for a domain shift (csv/parquet)")
     test_domains: tuple[str, ...] = option(
@@ -37,6 +43,11 @@ class DataConfig:
     )
     modality: Literal["auto", "image", "sequence", "tabular"] = option(
         "auto", help="input modality of an npz file (auto: inferred from the array rank)"
+    )
+    inputs: tuple[str, ...] = option(
+        (),
+        help="keep only these inputs of a multi-input dataset, e.g. ['gyroscope'] of "
+        "basic_motions (one kept input becomes the task's single input 'x'); empty: all",
     )
     test_fraction: float = option(
         0.2, help="test share when the data has no official test split", min=0.05, max=0.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import torch
 
@@ -15,7 +16,7 @@ from fivefold.data.text import WordVocab
 from fivefold.errors import ConfigError, DataError
 from fivefold.registry import did_you_mean
 
-__all__ = ["load_task"]
+__all__ = ["load_task", "select_inputs"]
 
 Splits = dict[str, Split]
 
@@ -62,6 +63,47 @@ def hold_out_domains(raw: RawData, cfg: DataConfig) -> tuple[Split, Splits]:
     return raw.pool.subset(torch.nonzero(~held).flatten()), shifts
 
 
+def _check_inputs(raw: RawData, cfg: DataConfig) -> None:
+    names = list(raw.inputs)
+    for i, name in enumerate(cfg.inputs):
+        if name not in raw.inputs:
+            raise ConfigError(
+                f"data.inputs: dataset {cfg.dataset!r} has no input {name!r}"
+                f"{did_you_mean(name, names)}; inputs: {', '.join(names)}"
+            )
+        if name in cfg.inputs[:i]:
+            raise ConfigError(f"data.inputs: {name!r} is listed twice; list each input once")
+
+
+def _kept_split(split: Split, keep: list[str], single: bool, texts: bool) -> Split:
+    """``split`` with the inputs ``keep`` only: a plain tensor when ``single``; raw texts
+    only while a text input remains (``texts``)."""
+    assert isinstance(split.x, dict)
+    x: Inputs = split.x[keep[0]] if single else {k: split.x[k] for k in keep}
+    return Split(x, split.y, split.group, split.texts if texts else None)
+
+
+def select_inputs(raw: RawData, cfg: DataConfig) -> RawData:
+    """Keep only the inputs ``data.inputs`` of a multi-input dataset (all when it is empty).
+
+    One kept input becomes the task's single input "x" (a plain tensor), as every
+    single-input dataset has it; a single-input dataset accepts its own input name.
+
+    Raises:
+        ConfigError: an input the dataset does not have, or one listed twice.
+    """
+    _check_inputs(raw, cfg)
+    keep = [k for k in raw.inputs if k in cfg.inputs]
+    if not cfg.inputs or len(keep) == len(raw.inputs):
+        return raw
+    single = len(keep) == 1
+    texts = any(raw.inputs[k].kind == "text" for k in keep)
+    test = None if raw.test is None else _kept_split(raw.test, keep, single, texts)
+    inputs = {"x": raw.inputs[keep[0]]} if single else {k: raw.inputs[k] for k in keep}
+    pool = _kept_split(raw.pool, keep, single, texts)
+    return replace(raw, pool=pool, test=test, inputs=inputs)
+
+
 def _map_x(split: Split, key: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Split:
     x: Inputs = {**split.x, key: fn(split.x[key])} if isinstance(split.x, dict) else fn(split.x)
     return Split(x, split.y, split.group, split.texts)
@@ -97,15 +139,26 @@ def standardize(splits: Splits, shifts: Splits, key: str, info: ModalityInfo) ->
             table[name] = _map_x(split, key, apply)
 
 
-def encode_texts(splits: Splits, shifts: Splits) -> WordVocab:
-    """Fit a :class:`WordVocab` on the training texts and encode every split in place."""
+def encode_texts(splits: Splits, shifts: Splits, key: str = "x") -> WordVocab:
+    """Fit a :class:`WordVocab` on the training texts and encode every split in place.
+
+    Args:
+        splits: the task's splits, by name; their ``texts`` are encoded.
+        shifts: the shift splits, encoded with the same vocabulary.
+        key: the text input of a multi-input split (a single-input split's ``x`` is replaced).
+
+    Returns:
+        the fitted vocabulary.
+    """
     texts = [t for s in ("train", "unlabeled") if s in splits for t in splits[s].texts or ()]
     vocab = WordVocab.fit(texts)
     for table in (splits, shifts):
         for name, split in table.items():
             if split.texts is None:
                 raise DataError(f"split {name!r} of a text dataset has no texts")
-            table[name] = Split(vocab(split.texts), split.y, split.group, split.texts)
+            ids = vocab(split.texts)
+            x: Inputs = {**split.x, key: ids} if isinstance(split.x, dict) else ids
+            table[name] = Split(x, split.y, split.group, split.texts)
     return vocab
 
 
@@ -116,7 +169,7 @@ def _fit_inputs(
     encoder: TextEncoder | None = None
     for key, info in raw.inputs.items():
         if info.kind == "text":
-            vocab = encode_texts(splits, shifts)
+            vocab = encode_texts(splits, shifts, key)
             inputs[key], encoder = vocab.info(), vocab
         elif info.kind == "tabular" and raw.standardize:
             standardize(splits, shifts, key, info)
@@ -131,6 +184,8 @@ def _info(
         "official_test": int(raw.test is not None),
         "split_seed": cfg.split_seed,
     }
+    if cfg.inputs:
+        info["inputs"] = ",".join(cfg.inputs)
     info.update({f"n_{name}": len(split) for name, split in splits.items()})
     return info
 
@@ -138,7 +193,8 @@ def _info(
 def load_task(cfg: DataConfig) -> Task:
     """Load ``data.dataset`` and turn it into a :class:`Task`.
 
-    Steps: the registered loader reads the data; held-out domains become shift splits; the
+    Steps: the registered loader reads the data; ``data.inputs`` keeps some of its inputs;
+    held-out domains become shift splits; the
     pool is split (test unless official, then val, ``max_train``, ``label_fraction``);
     tabular columns are standardised and texts encoded with train statistics; then the
     transform shifts of the test split are added.
@@ -153,7 +209,7 @@ def load_task(cfg: DataConfig) -> Task:
         ConfigError: unknown dataset, or options that do not fit the data.
         DataError: missing or malformed data files.
     """
-    raw = DATASETS.get(cfg.dataset, field="data.dataset")(cfg)
+    raw = select_inputs(DATASETS.get(cfg.dataset, field="data.dataset")(cfg), cfg)
     pool, shifts = hold_out_domains(raw, cfg)
     splits = make_splits(pool, raw.test, cfg, len(raw.class_names))
     inputs, encoder = _fit_inputs(raw, splits, shifts)

@@ -12,6 +12,7 @@ import torch
 
 from fivefold.config import Experiment
 from fivefold.results.files import Trial
+from fivefold.runner.together import run_seeds_together
 from fivefold.runner.trial import run_trial
 from fivefold.training.hooks import EpochCallback
 
@@ -31,14 +32,35 @@ def run_local(
     trials: Sequence[Trial],
     env: dict[str, Any],
     on_epoch: Callable[[Trial], EpochCallback] | None = None,
+    *,
+    together: bool = False,
+    on_group: Callable[[list[Trial], str | None], None] | None = None,
 ) -> ResultIter:
-    """Run trials one after another in this process (torch's thread setting is kept unless
-    ``train.threads`` is given)."""
+    """Run trials in this process (torch's thread setting is kept unless ``train.threads`` is
+    given): the seeds of one recipe and label fraction together as one wide model where they
+    can (``together``), else one after another.
+
+    Args:
+        on_group: told of every group of seeds tried together, with why they ran one by one
+            (None: they trained together).
+    """
     if exp.train.threads is not None:
         torch.set_num_threads(exp.train.threads)
+    groups: dict[tuple[str, float], list[Trial]] = {}
     for trial in trials:
-        callback = on_epoch(trial) if on_epoch else None
-        yield trial, run_trial(exp, trial, env=env, on_epoch=callback)
+        groups.setdefault((trial.recipe, trial.fraction), []).append(trial)
+    for group in groups.values():
+        if together and len(group) > 1:
+            callbacks = {t: on_epoch(t) if on_epoch else None for t in group}
+            results, why = run_seeds_together(exp, group, env, callbacks)
+            if on_group:
+                on_group(group, why)
+            if why is None:
+                yield from results
+                continue
+        for trial in group:
+            callback = on_epoch(trial) if on_epoch else None
+            yield trial, run_trial(exp, trial, env=env, on_epoch=callback)
 
 
 def _init_worker(threads: int) -> None:

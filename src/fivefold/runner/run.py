@@ -40,6 +40,9 @@ class RunSummary:
     seconds: float
     failed: list[dict[str, Any]] = field(default_factory=list)
     set_aside: list[tuple[Path, str]] = field(default_factory=list)
+    together: list[tuple[str, float, list[int], str | None]] = field(default_factory=list)
+    """(recipe, label fraction, seeds, why they ran one by one or None) of each group of seeds
+    tried together."""
 
 
 def plan_trials(exp: Experiment) -> list[Trial]:
@@ -109,12 +112,15 @@ def run_experiment(
     workers: int = 1,
     on_epoch: Callable[[Trial], EpochCallback] | None = None,
     on_trial: Callable[[Trial, dict[str, Any]], None] | None = None,
+    together: bool = True,
 ) -> RunSummary:
     """Run every trial of ``exp`` that has no finished result with the same config hash.
 
     Writes ``<output>/trials/<recipe>/seed-<s>/result.json`` per trial and
     ``<output>/scorecard.json``; failed trials are recorded and re-run next time, and an
-    invalid result file is set aside (``RunSummary.set_aside``) and its trial re-run.
+    invalid result file is set aside (``RunSummary.set_aside``) and its trial re-run. With
+    one worker, the seeds of a recipe train together as one wide model where the recipe and
+    model allow it (``together``); ``RunSummary.together`` says which did.
     """
     start = time.perf_counter()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -126,7 +132,15 @@ def run_experiment(
     todo = [t for t in trials if t not in done]
     env = environment()
     results = dict(done)
-    runs = run_pool(exp, todo, env, workers) if workers > 1 else run_local(exp, todo, env, on_epoch)
+    groups: list[tuple[str, float, list[int], str | None]] = []
+
+    def on_group(trials: list[Trial], why: str | None) -> None:
+        groups.append((trials[0].recipe, trials[0].fraction, [t.seed for t in trials], why))
+
+    if workers > 1:
+        runs = run_pool(exp, todo, env, workers)
+    else:
+        runs = run_local(exp, todo, env, on_epoch, together=together, on_group=on_group)
     for trial, result in runs:
         results[trial] = result
         if on_trial:
@@ -137,7 +151,7 @@ def run_experiment(
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
     seconds = time.perf_counter() - start
-    return RunSummary(ordered, len(done), scorecard, seconds, failed, set_aside)
+    return RunSummary(ordered, len(done), scorecard, seconds, failed, set_aside, groups)
 
 
 def attach_refit_pillars(

@@ -24,13 +24,19 @@ from fivefold.models import MODELS, build_model, default_model_name, prepare_tas
 from fivefold.models.base import ModelSpec
 from fivefold.pillars.base import Pillar, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, Trial, environment, write_json
-from fivefold.runner.metrics import core_metrics
+from fivefold.runner.metrics import core_metrics, members_summary
 from fivefold.schema import to_dict
 from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
 from fivefold.training.fit import compose_fit, fit
-from fivefold.training.hooks import EpochCallback, FitContext, FitResult, compose_subject
+from fivefold.training.hooks import (
+    EpochCallback,
+    FitContext,
+    FitResult,
+    Technique,
+    compose_subject,
+)
 
 __all__ = [
     "TRIAL_MARKER",
@@ -169,9 +175,21 @@ def _result_header(exp: Experiment, trial: Trial, env: dict[str, Any] | None) ->
     }
 
 
-def _train_and_evaluate(
+@dataclasses.dataclass
+class _Prepared:
+    """A trial up to its fit: the task as the model sees it, the recipe, the built model."""
+
+    spec: ModelSpec
+    task: Task
+    techniques: list[Technique]
+    model: nn.Module
+    ctx: FitContext
+    setup_s: float
+
+
+def _prepare(
     exp: Experiment, trial: Trial, workdir: Path, on_epoch: EpochCallback | None
-) -> dict[str, Any]:
+) -> _Prepared:
     t0 = time.perf_counter()
     data, train_cfg = exp.data, exp.train
     if trial.fraction < 1.0:
@@ -183,29 +201,46 @@ def _train_and_evaluate(
     check_task(trial.recipe, exp.recipes[trial.recipe], task)
     seed_everything(trial.seed)
     model = build_model(spec, task)
-    t1 = time.perf_counter()
     ctx = FitContext(train_cfg, trial.seed, techniques, workdir, on_epoch)
     ctx.build_model = functools.partial(_fresh_model, spec, task)
     ctx.cache_dir = inside(exp.output_dir, "cache")
     ctx.cache_key = exp.pool_key({"name": spec.name, **to_dict(spec.config)})
-    fitted = compose_fit(techniques, fit)(model, task, ctx)
+    return _Prepared(spec, task, techniques, model, ctx, time.perf_counter() - t0)
+
+
+def _train_and_evaluate(
+    exp: Experiment, trial: Trial, workdir: Path, on_epoch: EpochCallback | None
+) -> dict[str, Any]:
+    prepared = _prepare(exp, trial, workdir, on_epoch)
+    t1 = time.perf_counter()
+    fitted = compose_fit(prepared.techniques, fit)(prepared.model, prepared.task, prepared.ctx)
+    return _evaluate(exp, trial, prepared, fitted, time.perf_counter() - t1)
+
+
+def _evaluate(
+    exp: Experiment, trial: Trial, prepared: _Prepared, fitted: FitResult, train_s: float
+) -> dict[str, Any]:
     t2 = time.perf_counter()
+    task, techniques = prepared.task, prepared.techniques
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
-    subject = compose_subject(techniques, subject, task, ctx)
+    subject = compose_subject(techniques, subject, task, prepared.ctx)
     specs = exp.pillars if trial.fraction >= 1.0 else ()
     metrics, pillars = score_subject(subject, task, specs, trial.seed)
-    return {
-        "model": {"name": spec.name, **_param_counts(fitted.model)},
+    out: dict[str, Any] = {
+        "model": {"name": prepared.spec.name, **param_counts(subject)},
         "training": _training_summary(fitted),
         "techniques": fitted.extras,
         "metrics": metrics,
         "pillars": pillars,
         "timings": {
-            "setup_s": t1 - t0,
-            "train_s": t2 - t1,
+            "setup_s": prepared.setup_s,
+            "train_s": train_s,
             "evaluate_s": time.perf_counter() - t2,
         },
     }
+    if len(subject.members) > 1:
+        out["members"] = members_summary(subject, task)
+    return out
 
 
 def score_subject(
@@ -252,12 +287,19 @@ def _refit_training(exp: Experiment, fraction: float) -> TrainConfig:
     return dataclasses.replace(exp.train, epochs=epochs)
 
 
-def _param_counts(model: nn.Module) -> dict[str, int]:
-    params = list(model.parameters())
-    return {
+def param_counts(subject: Subject) -> dict[str, Any]:
+    """Parameters of the model the pillars score, and of each member when there are several."""
+    per_member = [list(m.parameters()) for m in subject.members]
+    params = [p for ps in per_member for p in ps]
+    counts: dict[str, Any] = {
         "params_total": sum(p.numel() for p in params),
         "params_trainable": sum(p.numel() for p in params if p.requires_grad),
     }
+    if len(per_member) > 1:
+        counts["members"] = len(per_member)
+        counts["params_per_member"] = [sum(p.numel() for p in ps) for ps in per_member]
+        counts["combiner"] = subject.combiner.kind
+    return counts
 
 
 def _training_summary(fitted: FitResult) -> dict[str, Any]:
@@ -266,5 +308,6 @@ def _training_summary(fitted: FitResult) -> dict[str, Any]:
         "best_epoch": fitted.best_epoch,
         "stopped_early": fitted.stopped_early,
         "train_seconds": fitted.train_seconds,
+        "trained_together": int(fitted.extras.get("trained_together", 1)),
         "final": fitted.history[-1] if fitted.history else {},
     }

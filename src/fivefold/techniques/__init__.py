@@ -3,6 +3,7 @@
 import fivefold.techniques.adversarial  # registers "adversarial", "trades", "freelb"
 import fivefold.techniques.augment  # registers "augment"
 import fivefold.techniques.ensemble  # registers "ensemble"
+import fivefold.techniques.fusion  # registers "fusion"
 import fivefold.techniques.peft_methods  # registers "peft"
 import fivefold.techniques.ssl  # registers "ssl"
 import fivefold.techniques.transfer  # noqa: F401 - registers "transfer"

@@ -12,16 +12,29 @@ import os
 import pickle
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fivefold.errors import DataError, first_line
+from fivefold.training.combiners import Combiner, combiner_from_state
 
-__all__ = ["CONVERT_HINT", "load_weights", "read_state", "save_weights"]
+__all__ = [
+    "CONVERT_HINT",
+    "MEMBERS_FORMAT",
+    "is_member_checkpoint",
+    "load_members",
+    "load_weights",
+    "read_members",
+    "read_state",
+    "save_members",
+    "save_weights",
+]
 
 CONVERT_HINT = (
     "fivefold loads only .safetensors files and weights-only torch state dicts; convert a "
@@ -31,12 +44,129 @@ CONVERT_HINT = (
 _REFUSED = re.compile(r"unsupported GLOBAL ([\w.]+)|Unsupported global: GLOBAL ([\w.]+)")
 
 
+MEMBERS_FORMAT = "fivefold-members"
+"""The ``format`` metadata of an ensemble checkpoint: every member's state dict under the prefix
+``member-<k>.``, the combiner's under ``combiner.``; metadata ``members`` (K) and ``combiner``
+(its kind, :data:`fivefold.training.combiners.COMBINERS`)."""
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _write(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
 def save_weights(model: nn.Module, path: Path) -> None:
     """Write the model's state dict to ``path`` atomically (shared tensors are cloned)."""
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
+    _write(_state(model), path, None)
+
+
+def save_members(members: Sequence[nn.Module], path: Path, combiner: Combiner) -> None:
+    """Write an ensemble to one safetensors file atomically: member k's tensors as
+    ``member-<k>.<name>``, the combiner's as ``combiner.<name>``.
+
+    Args:
+        members: the K members (any architectures).
+        path: the file to write.
+        combiner: how the members' outputs are joined; its kind goes in the metadata.
+    """
+    state: dict[str, torch.Tensor] = {}
+    for k, member in enumerate(members):
+        state.update({f"member-{k}.{n}": t for n, t in _state(member).items()})
+    state.update({f"combiner.{n}": t for n, t in _state(combiner).items()})
+    meta = {"format": MEMBERS_FORMAT, "members": str(len(members)), "combiner": combiner.kind}
+    _write(state, path, meta)
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    """The safetensors header metadata of ``path``; empty when it has none or is no such file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata()
+    except Exception:  # not safetensors, damaged header: not a member checkpoint
+        return {}
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def is_member_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is an ensemble checkpoint written by :func:`save_members`."""
+    return path.is_file() and _metadata(path).get("format") == MEMBERS_FORMAT
+
+
+def read_members(
+    path: Path, label: str = "weights file"
+) -> tuple[list[dict[str, torch.Tensor]], Combiner]:
+    """The members' state dicts and the rebuilt combiner of an ensemble checkpoint.
+
+    Raises:
+        DataError: the file is missing or damaged, is not an ensemble checkpoint, lacks a
+            member its metadata announces, or holds a combiner that cannot be rebuilt.
+    """
+    state = read_state(path, label)
+    meta = _metadata(path)
+    if meta.get("format") != MEMBERS_FORMAT:
+        raise DataError(
+            f"{label} {path} is not an ensemble checkpoint (no format={MEMBERS_FORMAT!r} in its "
+            "metadata); give a file written by an ensemble run (files/model.safetensors)"
+        )
+    count = meta.get("members", "")
+    if not count.isdigit() or int(count) < 1:
+        raise DataError(f"{label} {path} has a damaged header: members={count!r} is no count")
+    members: list[dict[str, torch.Tensor]] = [{} for _ in range(int(count))]
+    combiner_state: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        head, _, name = key.partition(".")
+        index = head.removeprefix("member-")
+        if head == "combiner":
+            combiner_state[name] = tensor
+        elif head.startswith("member-") and index.isdigit() and int(index) < len(members):
+            members[int(index)][name] = tensor
+        else:
+            raise DataError(
+                f"{label} {path} holds {key!r}, which belongs to no member of {count}; "
+                "the file is damaged or was edited, write it again with an ensemble run"
+            )
+    empty = [k for k, m in enumerate(members) if not m]
+    if empty:
+        raise DataError(
+            f"{label} {path} announces {count} members but holds no tensors for member "
+            f"{empty[0]}; the file is damaged, write it again with an ensemble run"
+        )
+    try:
+        combiner = combiner_from_state(meta.get("combiner", ""), combiner_state)
+    except ValueError as err:
+        raise DataError(f"{label} {path}: {first_line(err)}") from None
+    return members, combiner
+
+
+def load_members(
+    build: Callable[[int], nn.Module], path: Path, label: str = "weights file"
+) -> tuple[list[nn.Module], Combiner]:
+    """The members (``build(k)`` loaded with member k's tensors) and combiner of ``path``.
+
+    Raises:
+        DataError: as :func:`read_members`, or a member's tensors do not match its model (the
+            message names the member and the first mismatch).
+    """
+    states, combiner = read_members(path, label)
+    models = []
+    for k, state in enumerate(states):
+        model = build(k)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise DataError(
+                f"{label} {path}: member {k} does not match the model: "
+                f"{_mismatch(model, state, err)}"
+            ) from None
+        models.append(model.eval())
+    return models, combiner
 
 
 def _is_safetensors(path: Path) -> bool:

@@ -230,9 +230,11 @@ class Subject:
         """(K, N, C) class probabilities of each member (K = 1 for a single model), computed
         in the same memoised pass as :meth:`predict_proba`."""
         self._outputs(x)
-        return self._memo[0][3] if self._memo[0][3] is not None else torch.softmax(
-            self._memo[0][2], dim=1
-        ).unsqueeze(0)
+        return (
+            self._memo[0][3]
+            if self._memo[0][3] is not None
+            else torch.softmax(self._memo[0][2], dim=1).unsqueeze(0)
+        )
 
     def differentiable(self) -> nn.Module:
         """The module gradients go through (attacks, attributions): the model itself for one

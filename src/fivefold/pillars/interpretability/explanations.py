@@ -163,7 +163,8 @@ class MembersEmbeddingForward:
 
     def __call__(self, embeddings: Tensor, *ids: Tensor) -> Tensor:
         slices = torch.split(embeddings, self.sizes, dim=-1)
-        return self.combiner([p(e, *ids) for p, e in zip(self.parts, slices, strict=True)])
+        out: Tensor = self.combiner([p(e, *ids) for p, e in zip(self.parts, slices, strict=True)])
+        return out
 
     def embed(self, *ids: Tensor) -> Tensor:
         """(B, L, D_1 + ... + D_K) every member's token embeddings of ``ids``."""

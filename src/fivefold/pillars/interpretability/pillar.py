@@ -298,4 +298,7 @@ class InterpretabilityPillar(Pillar):
     def evaluate(self, subject: Subject, task: Task, seed: int) -> PillarResult:
         # what gradients go through (one model or the members' mean), copied with folded norms
         model = inference_copy(subject.differentiable())
-        return evaluate_interpretability(model, task, self.config, seed)
+        result = evaluate_interpretability(model, task, self.config, seed)
+        if subject.combiner.note and len(subject.members) > 1:
+            result.notes.append(f"{subject.combiner.note}; the attributions explain that mean")
+        return result

@@ -1,8 +1,9 @@
 """Metrics as plain functions on numpy arrays: ``f(y_true (N,), y_prob (N, C), **per_sample)``.
 
 Classification (accuracy, macro-F1, NLL, Brier), calibration (ECE, adaptive ECE, reliability
-table, temperature scaling), selective prediction (risk-coverage, AURC), OOD detection (scores,
-AUROC, FPR@95TPR) and group fairness (per-group rates, demographic parity, equalized odds,
+table, temperature scaling), selective prediction (risk-coverage, AURC), ensemble disagreement
+(mutual information, member variance, pairwise disagreement), OOD detection (scores, AUROC,
+FPR@95TPR) and group fairness (per-group rates, demographic parity, equalized odds,
 worst-group accuracy).
 """
 
@@ -23,6 +24,12 @@ from fivefold.pillars.metrics.classification import (
     macro_f1,
     nll,
     softmax,
+)
+from fivefold.pillars.metrics.disagreement import (
+    disagreement_rate,
+    member_summary,
+    member_variance,
+    mutual_information,
 )
 from fivefold.pillars.metrics.groups import (
     demographic_parity_difference,
@@ -59,6 +66,7 @@ __all__ = [
     "check_probs",
     "demographic_parity_difference",
     "demographic_parity_ratio",
+    "disagreement_rate",
     "energy_score",
     "equal_mass_bins",
     "equal_width_bins",
@@ -71,6 +79,9 @@ __all__ = [
     "group_accuracy",
     "macro_f1",
     "max_softmax_score",
+    "member_summary",
+    "member_variance",
+    "mutual_information",
     "nll",
     "ood_auroc",
     "positive_classes",

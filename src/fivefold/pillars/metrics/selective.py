@@ -1,7 +1,8 @@
 """Selective prediction: the risk-coverage curve of confidence ranking, AURC and friends.
 
 The model answers its k most confident samples and abstains on the rest; risk is the error
-rate among the answered ones. Confidence is the max class probability.
+rate among the answered ones. Confidence is the max class probability unless a score is given
+(e.g. an ensemble's negative mutual information, :mod:`.disagreement`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def _tie_groups(sorted_conf: Array) -> tuple[Array, Array]:
     return starts[group], sizes[group]
 
 
-def risk_coverage_curve(y_true: Array, y_prob: Array) -> tuple[Array, Array, Array]:
+def risk_coverage_curve(
+    y_true: Array, y_prob: Array, *, confidence: Array | None = None
+) -> tuple[Array, Array, Array]:
     """Risk at every coverage k/N, k = 1..N, answering the k most confident samples.
 
     Ties in confidence are resolved by expectation: within a run of equal confidences the
@@ -40,7 +43,9 @@ def risk_coverage_curve(y_true: Array, y_prob: Array) -> tuple[Array, Array, Arr
 
     Args:
         y_true: (N,) integer labels.
-        y_prob: (N, C) class probabilities.
+        y_prob: (N, C) class probabilities (the prediction is their argmax).
+        confidence: (N,) scores that rank the samples (higher = answered first); None: the max
+            class probability.
 
     Returns:
         coverage (N,) = k/N, risk (N,) = error rate among the top k, and threshold (N,) =
@@ -50,7 +55,9 @@ def risk_coverage_curve(y_true: Array, y_prob: Array) -> tuple[Array, Array, Arr
     NeurIPS 2017.
     """
     y, p = check_probs(y_true, y_prob)
-    conf = p.max(axis=1)
+    conf = p.max(axis=1) if confidence is None else np.asarray(confidence, np.float64).ravel()
+    if conf.shape != y.shape:
+        raise ValueError(f"expected confidence of shape {y.shape}, got {conf.shape}")
     order = np.argsort(-conf, kind="stable")
     sorted_conf = conf[order]
     errors = np.cumsum(p.argmax(axis=1)[order] != y[order]).astype(np.float64)
@@ -62,12 +69,13 @@ def risk_coverage_curve(y_true: Array, y_prob: Array) -> tuple[Array, Array, Arr
     return k / len(y), expected_errors / k, sorted_conf
 
 
-def aurc(y_true: Array, y_prob: Array) -> float:
+def aurc(y_true: Array, y_prob: Array, *, confidence: Array | None = None) -> float:
     """Area under the risk-coverage curve: the mean of the risks at k = 1..N.
 
     Args:
         y_true: (N,) integer labels.
         y_prob: (N, C) class probabilities.
+        confidence: (N,) ranking scores; None: the max class probability.
 
     Returns:
         AURC in [0, 1] (lower is better).
@@ -75,15 +83,16 @@ def aurc(y_true: Array, y_prob: Array) -> float:
     Reference: Geifman, Uziel & El-Yaniv, "Bias-Reduced Uncertainty Estimation for Deep Neural
     Classifiers", ICLR 2019.
     """
-    return float(np.mean(risk_coverage_curve(y_true, y_prob)[1]))
+    return float(np.mean(risk_coverage_curve(y_true, y_prob, confidence=confidence)[1]))
 
 
-def excess_aurc(y_true: Array, y_prob: Array) -> float:
+def excess_aurc(y_true: Array, y_prob: Array, *, confidence: Array | None = None) -> float:
     """AURC minus the AURC of a perfect ranking (every error ranked below every correct one).
 
     Args:
         y_true: (N,) integer labels.
         y_prob: (N, C) class probabilities.
+        confidence: (N,) ranking scores; None: the max class probability.
 
     Returns:
         E-AURC ≥ 0 (lower is better): the part of AURC due to the confidence ranking alone.
@@ -95,7 +104,7 @@ def excess_aurc(y_true: Array, y_prob: Array) -> float:
     n, m = len(y), int(np.sum(p.argmax(axis=1) != y))
     k = np.arange(1, n + 1, dtype=np.float64)
     optimal = float(np.mean(np.maximum(0.0, k - (n - m)) / k))
-    return aurc(y, p) - optimal
+    return aurc(y, p, confidence=confidence) - optimal
 
 
 def accuracy_at_coverage(y_true: Array, y_prob: Array, *, coverage: float = 0.9) -> float:

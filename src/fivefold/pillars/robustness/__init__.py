@@ -1,1 +1,2 @@
-"""The robustness pillar: natural corruptions per modality, adversarial accuracy, sanity checks."""
+"""The robustness pillar: natural corruptions per modality, adversarial accuracy, sanity checks,
+and missing- and noisy-modality slices for tasks with several inputs."""

@@ -5,6 +5,8 @@ corruption of the input modality at severities 1..5 (:mod:`.corruptions`), the a
 FGSM, PGD and AutoAttack-style APGD-CE / APGD-DLR at each L∞ and L2 eps with the worst case per
 sample over all attacks (:mod:`fivefold.attacks.gradient`), and for text the accuracy under a
 greedy edit attack (:mod:`fivefold.attacks.text`). Failed gradient-masking checks become notes.
+A task with two or more inputs also gets missing- and noisy-modality slices: the accuracy with
+one input at a time zeroed, set to its training mean or noised (:mod:`.modality`).
 
 Eps are in units of the input range (high - low) for bounded inputs and absolute for
 unbounded (standardised) ones; the same eps applies to every input of a multi-input task.
@@ -35,6 +37,11 @@ from fivefold.pillars.robustness.evaluate import (
     corruption_rows,
     has_raw_text,
     sanity_notes,
+)
+from fivefold.pillars.robustness.modality import (
+    ModalitySettings,
+    modality_metrics,
+    modality_rows,
 )
 from fivefold.registry import did_you_mean
 from fivefold.schema import option
@@ -83,6 +90,26 @@ class RobustnessConfig:
     text_budget: int = option(3, help="largest number of edits of the text attack", min=0)
     text_candidates: int = option(8, help="random edits tried per text and round", min=1)
     attack_batch_size: int = option(256, help="samples attacked at once", min=1)
+    modalities: bool = option(
+        True,
+        help="tasks with several inputs: accuracy with one input at a time missing (zeroed; "
+        "padding for text), set to its training mean, or noised",
+    )
+    modality_noise: tuple[float, ...] = option(
+        (0.5, 1.0),
+        help="noisy-modality gaussian std in units of the input's training std (per feature "
+        "or channel); [] skips",
+        min=0.0,
+        exclusive_min=True,
+    )
+    modality_edit_rates: tuple[float, ...] = option(
+        (0.2, 0.5),
+        help="noisy-modality share of a text input's tokens replaced by random training "
+        "tokens; [] skips",
+        min=0.0,
+        max=1.0,
+        exclusive_min=True,
+    )
 
 
 def _subsample(split: Split, n: int, seed: int) -> Split:
@@ -191,6 +218,11 @@ class RobustnessPillar(Pillar):
         metrics = robustness_metrics(clean, corrupted, adversarial, text)
         tables = {"corruptions": corrupted, "adversarial": adversarial, "text_attack": text}
         notes = _coverage_notes(task, small, cfg) + notes
+        if cfg.modalities and task.multimodal:
+            settings = ModalitySettings(cfg.modality_noise, cfg.modality_edit_rates)
+            rows, more = modality_rows(subject, small, task, settings, clean=clean, seed=seed)
+            metrics |= {k: Metric(v, True) for k, v in modality_metrics(rows).items()}
+            tables["modalities"], notes = rows, notes + more
         return PillarResult(_headline(metrics), metrics, tables, notes)
 
     def _adversarial(
@@ -200,7 +232,10 @@ class RobustnessPillar(Pillar):
         if not any(i.kind != "text" for i in task.inputs.values()):
             return [], []
         model = subject.differentiable()
-        rows, notes = [], []
+        rows: list[Row] = []
+        notes: list[str] = []
+        if subject.combiner.note and len(subject.members) > 1:
+            notes.append(f"{subject.combiner.note}; the adversarial accuracies are that mean's")
         norms: tuple[tuple[Norm, tuple[float, ...]], ...] = (
             ("linf", cfg.eps_linf),
             ("l2", cfg.eps_l2),

@@ -3,10 +3,16 @@
 The headline is ``ece`` (top-label expected calibration error on the test split, lower is
 better): every task has it, unlike group labels or an OOD set. Fairness, temperature-scaled
 calibration, AURC and OOD numbers are reported as further metrics with their tables.
+
+An ensemble (a subject with several members) adds member disagreement as a score beside
+max-softmax: the negative mutual information and the negative member variance rank OOD
+samples (``ood_auroc_mi``, ``ood_auroc_variance``) and the negative mutual information ranks
+test samples for selective prediction (``aurc_mi``); energy is skipped (no logits).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,9 +124,11 @@ def _temperature(val: tuple[np.ndarray, np.ndarray], notes: list[str]) -> float:
     return t
 
 
-def _selective(y: Array, prob: Array, coverage: float) -> _Part:
-    """AURC, excess AURC, accuracy at ``coverage`` and the risk-coverage table."""
-    return _Part(
+def _selective(y: Array, prob: Array, coverage: float, members: Array | None) -> _Part:
+    """AURC, excess AURC, accuracy at ``coverage`` and the risk-coverage table; with (K, N, C)
+    ``members`` probabilities, AURC and excess AURC ranking by the negative mutual information
+    too, side by side with max-softmax in the ``selective`` table."""
+    part = _Part(
         {
             "aurc": Metric(M.aurc(y, prob), False),
             "excess_aurc": Metric(M.excess_aurc(y, prob), False),
@@ -130,6 +138,39 @@ def _selective(y: Array, prob: Array, coverage: float) -> _Part:
         },
         {"risk_coverage": M.risk_coverage_table(y, prob, max_points=50)},
     )
+    if members is None:
+        return part
+    mi = _neg_mi(members)
+    part.metrics["aurc_mi"] = Metric(M.aurc(y, prob, confidence=mi), False)
+    part.metrics["excess_aurc_mi"] = Metric(M.excess_aurc(y, prob, confidence=mi), False)
+    part.tables["selective"] = [
+        {"score": score, "aurc": part.metrics[f"aurc{sfx}"].value}
+        | {"excess_aurc": part.metrics[f"excess_aurc{sfx}"].value}
+        for score, sfx in (("msp", ""), ("mi", "_mi"))
+    ]
+    return part
+
+
+def _members(subject: Subject, x: Inputs) -> Array | None:
+    """(K, N, C) float64 member probabilities of an ensemble; None for a single model."""
+    if len(subject.members) < 2:
+        return None
+    out: Array = subject.member_proba(x).double().numpy()
+    return out
+
+
+def _neg_mi(p: Array) -> Array:
+    out: Array = -M.mutual_information(p)
+    return out
+
+
+def _neg_variance(p: Array) -> Array:
+    out: Array = -M.member_variance(p)
+    return out
+
+
+_MEMBER_SCORES: dict[str, Callable[[Array], Array]] = {"mi": _neg_mi, "variance": _neg_variance}
+"""OOD scores of (K, N, C) member probabilities (higher = members agree = in-distribution)."""
 
 
 _RATES = {
@@ -235,15 +276,22 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ood(subject: Subject, task: Task, test_logits: Array, cfg: SafetyConfig, seed: int) -> _Part:
-    """AUROC and FPR@95TPR of max-softmax and energy scores, test split vs the OOD set."""
+    """AUROC and FPR@95TPR of max-softmax and energy scores (and, for an ensemble, of member
+    disagreement), test split vs the OOD set."""
     ood, note = build_ood_set(cfg.ood, task, seed, cfg.ood_max_samples)
     if ood is None:
         return _Part(notes=[note] if note else [])
     out_logits = _logits(subject, ood.x)
     part = _Part(notes=[f"OOD set: {ood.source} ({len(out_logits)} samples)"])
+    pairs = [
+        (name, score(test_logits), score(out_logits))
+        for name, score in ood_scores(subject, part.notes).items()
+    ]
+    m_in, m_out = _members(subject, task.test.x), _members(subject, ood.x)
+    if m_in is not None and m_out is not None:
+        pairs += [(name, f(m_in), f(m_out)) for name, f in _MEMBER_SCORES.items()]
     rows = []
-    for name, score in ood_scores(subject, part.notes).items():
-        s_in, s_out = score(test_logits), score(out_logits)
+    for name, s_in, s_out in pairs:
         auroc, fpr = M.ood_auroc(s_in, s_out), M.fpr_at_95_tpr(s_in, s_out)
         part.metrics[f"ood_auroc_{name}"] = Metric(auroc, True)
         part.metrics[f"ood_fpr95_{name}"] = Metric(fpr, False)
@@ -277,7 +325,7 @@ class SafetyPillar(Pillar):
         val = (v.y.numpy(), _logits(subject, v.x)) if v is not None and len(v) else None
         parts = [
             _calibration(y, logits, val, cfg.bins),
-            _selective(y, prob, cfg.coverage),
+            _selective(y, prob, cfg.coverage, _members(subject, task.test.x)),
             _fairness(task, y, prob, cfg.bins),
             _ood(subject, task, logits, cfg, seed),
         ]

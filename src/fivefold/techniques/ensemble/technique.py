@@ -21,6 +21,7 @@ from fivefold.techniques.ensemble.methods import (
     out_of_fold,
     samme_step,
 )
+from fivefold.training.checkpoint import save_members
 from fivefold.training.combiners import Combiner, MeanCombiner, VoteCombiner
 from fivefold.training.hooks import FitContext, FitFn, FitResult, Technique
 from fivefold.training.predict import predict_logits
@@ -145,10 +146,8 @@ class Ensembling(Technique):
             )
             files = ctx.files_dir
             if ctx.train.checkpoint and files is not None:
-                from fivefold.training.checkpoint import save_members
-
                 files.mkdir(parents=True, exist_ok=True)
-                save_members(module.members, files / "model.safetensors", combiner)
+                save_members(list(module.members), files / "model.safetensors", combiner)
             ctx.extras[self.name] = report
             first = results[0]
             return FitResult(

@@ -61,6 +61,9 @@ class Combiner(nn.Module):
 
     kind: ClassVar[str] = ""
     note: str = ""
+    probability_note: str = ""
+    """What calibration scores should say when the probabilities are a convention of the rule
+    rather than an estimate (a vote's)."""
 
     def forward(self, logits: Sequence[torch.Tensor]) -> torch.Tensor:
         """(N, C) log-probabilities of the ensemble."""
@@ -129,6 +132,11 @@ class VoteCombiner(Combiner):
     note = (
         "the ensemble votes (SAMME), a piecewise-constant rule: attacks and attributions take "
         "gradients through the weighted mean of the members' probabilities instead"
+    )
+    probability_note = (
+        "SAMME's probabilities softmax(f / (C - 1)) (as scikit-learn's predict_proba) stay close "
+        "to uniform by construction, so NLL, ECE and Brier describe that convention, not how "
+        "sure the members are; compare SAMME by accuracy"
     )
     weights: torch.Tensor
 

@@ -330,6 +330,8 @@ class SafetyPillar(Pillar):
             _ood(subject, task, logits, cfg, seed),
         ]
         result = PillarResult("ece", {})
+        if len(subject.members) > 1 and subject.combiner.probability_note:
+            result.notes.append(subject.combiner.probability_note)
         for part in parts:
             result.metrics.update(part.metrics)
             result.tables.update(part.tables)

@@ -202,3 +202,36 @@ def test_text_edit_attack_is_monotone_and_finds_the_keyword() -> None:
     assert all(b <= a for a, b in itertools.pairwise(accs))
     assert accs[-1] <= 0.6  # most "good" reviews lose their keyword; "bad" ones stay correct
     assert accs == text_edit_attack(model, vocab, texts, y, budget=3, candidates=8, seed=0)
+
+
+class ReviewAndTable(nn.Module):
+    """A two-input model: the keyword model's logits on ``review`` plus a table's vote, each
+    row's table column "flag" adding ``weight`` to class 1."""
+
+    def __init__(self, vocab: WordVocab, weight: float) -> None:
+        super().__init__()
+        self.words = KeywordModel(vocab)
+        self.weight = weight
+
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.words(x["review"])
+        return logits + self.weight * x["table"] * torch.tensor([0.0, 1.0])
+
+
+def test_text_edit_attack_edits_the_text_input_beside_the_others() -> None:
+    texts = ["a good movie with a fine plot", "a bad movie with a thin plot"] * 10
+    y = torch.tensor([1, 0] * 10)
+    vocab = WordVocab.fit(texts, min_count=1)
+    # a table that never votes: the same accuracies as the text model alone, edit for edit
+    quiet = {"table": torch.zeros(20, 1), "review": torch.zeros(20, 0, dtype=torch.int64)}
+    alone = text_edit_attack(KeywordModel(vocab), vocab, texts, y, budget=3, seed=0)
+    beside = text_edit_attack(
+        ReviewAndTable(vocab, 1.0), vocab, texts, y, budget=3, seed=0, context=quiet, key="review"
+    )
+    assert beside == alone and alone[-1] < 1.0
+    # the table carries the answer for the class-1 rows (flag = y): no text edit can flip them
+    loud = {"table": y[:, None].float() * 5.0}
+    held = text_edit_attack(
+        ReviewAndTable(vocab, 1.0), vocab, texts, y, budget=3, seed=0, context=loud, key="review"
+    )
+    assert held == [1.0] * 4

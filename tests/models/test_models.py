@@ -50,6 +50,10 @@ KINDS: dict[str, dict[str, ModalityInfo]] = {
     },
     "tabular": {"x": ModalityInfo("tabular", (12,))},
     "text": {"x": ModalityInfo("text", (TEXT_LENGTH,), vocab_size=TEXT_VOCAB)},
+    "review": {
+        "words": ModalityInfo("text", (TEXT_LENGTH,), vocab_size=TEXT_VOCAB),
+        "table": ModalityInfo("tabular", (12,)),
+    },
 }
 
 
@@ -79,7 +83,10 @@ def _split(inputs: dict[str, ModalityInfo], n: int, seed: int) -> Split:
     if list(inputs) == ["x"] and inputs["x"].kind == "text":
         ids, texts = _texts(y, gen)
         return Split(ids, y, texts=texts)
-    xs = {name: _dense(info, y, gen) for name, info in inputs.items()}
+    xs = {
+        name: _texts(y, gen)[0] if info.kind == "text" else _dense(info, y, gen)
+        for name, info in inputs.items()
+    }
     x: Inputs = xs["x"] if list(xs) == ["x"] else xs
     return Split(x, y)
 
@@ -95,7 +102,9 @@ def make_task(kind: str, n: int = 24) -> Task:
 
 
 def _accepts(name: str, kind: str) -> bool:
-    return {i.kind for i in KINDS[kind].values()} <= MODELS.get(name).modalities
+    plugin = MODELS.get(name)
+    kinds = {i.kind for i in KINDS[kind].values()}
+    return kinds <= plugin.modalities and len(KINDS[kind]) >= plugin.min_inputs
 
 
 def _param(name: str, *rest: str) -> object:
@@ -205,7 +214,7 @@ def test_unknown_option_is_named_with_a_suggestion(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "kind"), INCOMPATIBLE)
 def test_incompatible_input_kind_is_a_config_error(name: str, kind: str) -> None:
-    with pytest.raises(ConfigError, match=f"{name!r} does not accept"):
+    with pytest.raises(ConfigError, match=f"{name!r} (does not accept|needs a dataset with 2)"):
         build_model(MODELS.spec(name), make_task(kind))
 
 
@@ -231,6 +240,7 @@ def test_out_of_range_option_names_field_and_range() -> None:
         ("multi", "cnn"),
         ("tabular", "mlp"),
         ("text", "text"),
+        ("review", "fusion"),  # token ids cannot be concatenated with a table
     ],
 )
 def test_default_model_per_kind(kind: str, expected: str) -> None:

@@ -140,6 +140,8 @@ def test_tabular_with_one_hot_groups() -> None:
     notes = " ".join(result["notes"])
     assert "APGD-DLR needs 3" in notes and "one-hot columns stay exact" in notes
     assert "gradient-masking" not in notes  # a linear model is fully fooled at eps=10
+    quiet = evaluate(Subject(model), task, severities=[2], eps_linf=[], eps_l2=[])
+    assert not any("APGD" in n or "one-hot" in n for n in quiet["notes"])  # no attack, no caveat
 
 
 def test_multi_input_sequences() -> None:

@@ -14,25 +14,33 @@ Adversarial Misspellings with Robust Word Recognition", ACL 2019.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from fivefold.data.task import TextEncoder
+from fivefold.data.task import Inputs, TextEncoder
 from fivefold.training.subject import Subject
 from fivefold.transforms.text import one_edit
 
 __all__ = ["text_edit_attack"]
 
+Embed = Callable[[torch.Tensor, torch.Tensor], Inputs]
+"""(token ids (N, L), the rows (N,) they belong to) -> the model's inputs for those rows."""
+
 
 def _true_prob(
-    subject: Subject, encoder: TextEncoder, texts: Sequence[str], y: torch.Tensor
+    subject: Subject,
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    y: torch.Tensor,
+    rows: torch.Tensor,
+    embed: Embed,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) probability of the true class and (N,) correctness of ``texts``."""
-    ids = encoder(texts)
-    prob = subject.predict_proba(ids).gather(1, y[:, None])[:, 0]
-    return prob, subject.predict(ids) == y  # one forward pass: the second is memoised
+    x = embed(encoder(texts), rows)
+    prob = subject.predict_proba(x).gather(1, y[:, None])[:, 0]
+    return prob, subject.predict(x) == y  # one forward pass: the second is memoised
 
 
 def _round(
@@ -40,6 +48,8 @@ def _round(
     encoder: TextEncoder,
     texts: list[str],
     y: torch.Tensor,
+    rows: torch.Tensor,
+    embed: Embed,
     *,
     candidates: int,
     rng: random.Random,
@@ -49,7 +59,14 @@ def _round(
     Returns the chosen texts, their (N,) true-class probabilities and (N,) correctness.
     """
     tried = [one_edit(t, rng) for t in texts for _ in range(candidates)]
-    prob, correct = _true_prob(subject, encoder, tried, y.repeat_interleave(candidates))
+    prob, correct = _true_prob(
+        subject,
+        encoder,
+        tried,
+        y.repeat_interleave(candidates),
+        rows.repeat_interleave(candidates),
+        embed,
+    )
     best = prob.view(len(texts), candidates).argmin(1)
     pick = torch.arange(len(texts)) * candidates + best
     return [tried[i] for i in pick.tolist()], prob[pick], correct[pick]
@@ -65,6 +82,8 @@ def text_edit_attack(
     candidates: int = 8,
     seed: int = 0,
     batch: int = 256,
+    context: Mapping[str, torch.Tensor] | None = None,
+    key: str = "x",
 ) -> list[float]:
     """Accuracy under the greedy edit attack for edit budgets 0 (clean) to ``budget``.
 
@@ -78,14 +97,20 @@ def text_edit_attack(
         candidates: random single edits tried per text and round.
         seed: seed of the edit sampler.
         batch: inference batch size of a plain model (a Subject has its own).
+        context: the other inputs of the same N rows, for a model of several inputs (e.g. a
+            review beside a table): they stay as they are while the text under ``key`` is
+            edited; None: the model reads the token ids alone.
+        key: the text's input name when ``context`` is given.
 
     Returns:
         ``budget + 1`` accuracies, non-increasing.
     """
     subject = model if isinstance(model, Subject) else Subject(model, eval_batch_size=batch)
     rng = random.Random(seed)
+    embed = _embedding(context, key)
     current = list(texts)
-    prob, correct = _true_prob(subject, encoder, current, y)
+    everyone = torch.arange(len(current))
+    prob, correct = _true_prob(subject, encoder, current, y, everyone, embed)
     accuracies = [float(correct.float().mean())] if len(y) else [0.0]
     for _ in range(budget):
         live = correct.nonzero()[:, 0].tolist()
@@ -95,6 +120,8 @@ def text_edit_attack(
                 encoder,
                 [current[i] for i in live],
                 y[live],
+                everyone[live],
+                embed,
                 candidates=candidates,
                 rng=rng,
             )
@@ -104,3 +131,17 @@ def text_edit_attack(
                 correct[i] = bool(new_correct[j]) and bool(correct[i])
         accuracies.append(float(correct.float().mean()) if len(y) else 0.0)
     return accuracies
+
+
+def _embedding(context: Mapping[str, torch.Tensor] | None, key: str) -> Embed:
+    """How token ids of some rows become the model's inputs: alone, or put under ``key`` beside
+    those rows of the other inputs."""
+    if context is None:
+        return lambda ids, rows: ids
+
+    def embed(ids: torch.Tensor, rows: torch.Tensor) -> Inputs:
+        x = {k: v[rows] for k, v in context.items() if k != key}
+        x[key] = ids
+        return x
+
+    return embed

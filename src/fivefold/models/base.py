@@ -52,12 +52,14 @@ class ModelPlugin:
         modalities: input kinds it accepts.
         prepare: optional ``(config, task) -> task`` run before building (e.g. re-tokenising
             text with a pretrained backbone's own tokenizer).
+        min_inputs: inputs a task needs (2 for fusion models).
     """
 
     config_cls: type[Any]
     build: Callable[[Any, Task], Classifier]
     modalities: frozenset[Modality]
     prepare: Callable[[Any, Task], Task] | None = None
+    min_inputs: int = 1
 
 
 MODELS: Registry[ModelPlugin] = Registry(
@@ -78,6 +80,12 @@ def _check_modalities(spec: ModelSpec, task: Task) -> ModelPlugin:
         raise ConfigError(
             f"model.name: {spec.name!r} does not accept {bad} inputs of dataset {task.name!r}; "
             f"models that do: {', '.join(fits) or 'none'}"
+        )
+    if len(task.inputs) < plugin.min_inputs:
+        raise ConfigError(
+            f"model.name: {spec.name!r} needs a dataset with {plugin.min_inputs} or more inputs; "
+            f"{task.name!r} has {len(task.inputs)}: use a multi-input dataset (basic_motions, "
+            "clothing_reviews) or another model"
         )
     return plugin
 

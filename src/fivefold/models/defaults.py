@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fivefold.data.task import Modality, Task
+from fivefold.errors import ConfigError
 from fivefold.models.inputs import fuse_inputs
 
 __all__ = ["DEFAULT_MODELS", "default_model_name"]
@@ -25,12 +26,19 @@ def default_model_name(task: Task) -> str:
     """The default model for ``task``'s inputs, judged by the kind they fuse into.
 
     A multi-input task whose inputs fuse only by flattening (e.g. an image beside a table)
-    gets the MLP, and so do sequences shorter than :data:`SHORT_SEQUENCE` steps.
+    gets the MLP, and so do sequences shorter than :data:`SHORT_SEQUENCE` steps. Inputs that
+    cannot be joined into one tensor at all (text beside other kinds) get the ``fusion`` model
+    (early fusion of each input's default encoder).
 
     Raises:
-        ConfigError: the inputs cannot be fused at all (text beside other kinds).
+        ConfigError: a single input that no model reads (text without a vocabulary).
     """
-    _, info = fuse_inputs(task)
+    try:
+        _, info = fuse_inputs(task)
+    except ConfigError:
+        if len(task.inputs) > 1:
+            return "fusion"
+        raise
     if info.kind == "sequence" and info.shape[-1] < SHORT_SEQUENCE:
         return "mlp"
     return DEFAULT_MODELS[info.kind]

@@ -49,15 +49,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from fivefold.data.task import Inputs, Modality, Task, input_length
-from fivefold.errors import ConfigError
-from fivefold.models.base import MODELS, Classifier
+from fivefold.errors import ConfigError, did_you_mean
+from fivefold.models.base import MODELS, Classifier, ModelPlugin
 from fivefold.models.cnn import ConvNet1d, ConvNet2d
 from fivefold.models.defaults import default_model_name
 from fivefold.models.inputs import Encoder
 from fivefold.models.rnn import RecurrentEncoder
 from fivefold.models.text import BagOfWords, TextCNN
 from fivefold.models.transformer import TransformerBody
-from fivefold.schema import build
+from fivefold.schema import build, option
 from fivefold.seeding import torch_generator
 
 __all__ = [
@@ -66,11 +66,13 @@ __all__ = [
     "AttentionFusion",
     "EarlyFusion",
     "FusionClassifier",
+    "FusionConfig",
     "FusionEncoder",
     "FusionOptions",
     "GatedFusion",
     "LateFusion",
     "ModalityDropout",
+    "build_fusion",
     "build_fusion_model",
     "encoder_names",
     "kept_count_probs",
@@ -666,3 +668,111 @@ def build_fusion_model(
         dropout = ModalityDropout(len(keys), options.modality_dropout, generator)
         encoder = FusionEncoder(keys, encoders, dims, fusion, dropout, options.tokens)
         return FusionClassifier(encoder, task.n_classes, options.method)
+
+
+# ---------------------------------------------------------------------------------------------
+# the registered ``fusion`` model
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Which encoder reads each input and how their features are joined: the options of the
+    ``fusion`` model and of the ``fusion`` technique."""
+
+    method: Literal["early", "late", "attention", "gated"] = option(
+        "early",
+        help="early: concatenate the inputs' features, then an MLP block; late: one head per "
+        "input, logits averaged with `late_weights`; attention: each input's tokens attend to "
+        "the other inputs' tokens (cross-modal multi-head attention), then pooled; gated: "
+        "gated multimodal unit (a softmax gate over the inputs per hidden unit)",
+    )
+    encoders: Mapping[str, str] | None = option(
+        None,
+        help="model per input, keyed by input name or kind, e.g. {gyroscope = 'gru', tabular = "
+        "'mlp'}; other inputs get the default model of their kind (cnn for images and "
+        "sequences of 32+ steps, mlp for tables and shorter sequences, text for token ids)",
+    )
+    width: int = option(
+        128,
+        help="early: width of the MLP block; gated: width of the gated unit; attention: token "
+        "width (features are inputs x width)",
+        min=1,
+    )
+    heads: int = option(4, help="attention: attention heads; must divide width", min=1, max=64)
+    dropout: float = option(
+        0.1, help="dropout in the early MLP block and the attention block", min=0.0, max=0.9
+    )
+    late_weights: Literal["learned", "mean"] = option(
+        "learned",
+        help="late: weights of the inputs' logits, a learned softmax (starting uniform) or the "
+        "plain mean",
+    )
+    tokens: Literal["steps", "pooled"] = option(
+        "steps",
+        help="attention: tokens per time step, image position or word where the input's encoder "
+        "has them (cnn, gru/lstm, text, transformer; mlp: one token), or one pooled token per "
+        "input",
+    )
+    modality_dropout: float = option(
+        0.0,
+        help="while training, drop each input of each sample with this probability (never all "
+        "of them): its features are zeroed and the other inputs' late weights and gates "
+        "renormalised; 0: off",
+        min=0.0,
+        max=0.5,
+    )
+
+    def __post_init__(self) -> None:
+        if self.method == "attention" and self.width % self.heads:
+            raise ValueError(
+                f"heads ({self.heads}) must divide width ({self.width}) for method 'attention'"
+            )
+        for key, name in (self.encoders or {}).items():
+            if not key:
+                raise ValueError("encoders: an empty key; name an input or a kind")
+            if name not in MODELS:
+                raise ValueError(
+                    f"encoders.{key}: unknown model {name!r}{did_you_mean(name, MODELS.names())};"
+                    f" allowed: {', '.join(MODELS.names())}"
+                )
+            if MODELS.get(name).prepare is not None:
+                raise ValueError(
+                    f"encoders.{key}: model {name!r} re-encodes its input and cannot be a "
+                    "fusion encoder; choose another model"
+                )
+
+    def options(self) -> FusionOptions:
+        """The model-building options."""
+        return FusionOptions(
+            method=self.method,
+            encoders=dict(self.encoders) if self.encoders else None,
+            width=self.width,
+            heads=self.heads,
+            dropout=self.dropout,
+            late_weights=self.late_weights,
+            tokens=self.tokens,
+            modality_dropout=self.modality_dropout,
+        )
+
+
+def build_fusion(config: FusionConfig, task: Task) -> FusionClassifier:
+    """The registered model: a fusion model whose seed is drawn from the global random stream
+    (as every model's initial weights are), so ``torch.manual_seed(s)`` before building gives
+    the same model and the same modality-dropout draws."""
+    seed = int(torch.randint(0, 2**31 - 1, ()).item())
+    return build_fusion_model(task, config.options(), seed, path="model")
+
+
+MODELS.register(
+    "fusion",
+    help="an encoder per input (the default model of its kind unless `encoders` names one), "
+    "joined early, late, by cross-modal attention or a gated unit; needs two or more inputs "
+    "(the default model where the inputs cannot be concatenated, e.g. text beside a table)",
+)(
+    ModelPlugin(
+        FusionConfig,
+        build_fusion,
+        frozenset({"image", "sequence", "tabular", "text"}),
+        min_inputs=2,
+    )
+)

@@ -193,9 +193,10 @@ def _coverage_notes(task: Task, split: Split, cfg: RobustnessConfig) -> list[str
             "text inputs without raw texts or a text_encoder: text corruptions and the edit "
             "attack were skipped"
         )
-    if kinds - {"text"} and cfg.autoattack and task.n_classes < 3:
+    attacked = bool(cfg.eps_linf or cfg.eps_l2)
+    if attacked and kinds - {"text"} and cfg.autoattack and task.n_classes < 3:
         notes.append("APGD-DLR needs 3 or more classes: the worst case omits it")
-    if any(info.categorical for info in task.inputs.values()):
+    if attacked and any(info.categorical for info in task.inputs.values()):
         notes.append("gradient attacks perturb numeric columns only; one-hot columns stay exact")
     return notes
 
@@ -257,6 +258,7 @@ class RobustnessPillar(Pillar):
         cfg = self.config
         if not has_raw_text(task, split) or task.text_encoder is None or cfg.text_budget == 0:
             return []
+        key = next(k for k, info in task.inputs.items() if info.kind == "text")
         accs = text_edit_attack(
             subject,
             task.text_encoder,
@@ -265,6 +267,8 @@ class RobustnessPillar(Pillar):
             budget=cfg.text_budget,
             candidates=cfg.text_candidates,
             seed=child_seed(seed, "text_attack"),
+            context=split.x if isinstance(split.x, dict) else None,
+            key=key,
         )
         return [{"edits": b, "accuracy": a} for b, a in enumerate(accs) if b > 0]
 

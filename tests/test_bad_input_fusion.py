@@ -39,6 +39,7 @@ def fused(options: str) -> str:
 
 CASES = [
     Case("unknown method", fused("method = 'middle'"), ("method", "'middle'", "'late'")),
+    Case("unknown missing-input rule", fused("missing = 'nan'"), ("missing", "'nan'", "'zeros'")),
     Case(
         "modality dropout above its bound",
         fused("modality_dropout = 0.7"),

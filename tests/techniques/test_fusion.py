@@ -21,6 +21,7 @@ from fivefold.errors import ConfigError
 from fivefold.models import MODELS, build_model
 from fivefold.models.fusion import (
     METHODS,
+    AttentionFusion,
     FusionClassifier,
     FusionEncoder,
     FusionOptions,
@@ -345,6 +346,42 @@ def test_a_dropped_input_has_no_influence(method: str) -> None:
     assert gone.any() and (~gone).any()
     assert torch.allclose(out[gone], out_noisy[gone], atol=1e-6)
     assert not torch.allclose(out[~gone], out_noisy[~gone], atol=1e-4)
+
+
+def _fused_logits(model: FusionClassifier, x: Inputs, keep: torch.Tensor | None) -> torch.Tensor:
+    """The model's logits with the fusion block handed the keep mask ``keep`` explicitly."""
+    enc = fusion_encoder(model)
+    if isinstance(enc.fusion, AttentionFusion):
+        fused = enc.fusion(enc.modality_tokens(x), keep)
+    else:
+        fused = enc.fusion(enc.modality_features(x), keep)
+    out: torch.Tensor = model.head(fused)
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_all_zero_input_is_missing_as_modality_dropout_drops_it(method: str) -> None:
+    task = pair_task(("sequence", "text"))
+    x = task.test.x
+    assert isinstance(x, dict)
+    n = len(task.test)
+    gone = torch.arange(n) % 2 == 0
+    zeroed = dict(x, a_sequence=torch.where(gone[:, None, None], 0.0, x["a_sequence"]))
+    keep = torch.stack([(~gone).float(), torch.ones(n)], dim=1)
+    model = build_fusion_model(task, small(method, modality_dropout=0.3), seed=0).eval()
+    with torch.no_grad():
+        out = model(zeroed)
+        assert torch.allclose(out, _fused_logits(model, zeroed, keep), atol=1e-5)
+        assert torch.allclose(out[~gone], model(x)[~gone], atol=1e-5)  # other rows untouched
+        # nothing present: every input is read (there is nothing to renormalise over)
+        blank = {k: torch.zeros_like(v) for k, v in x.items()}
+        assert torch.allclose(model(blank), _fused_logits(model, blank, None), atol=1e-5)
+    literal = build_fusion_model(task, small(method, missing="none"), seed=0).eval()
+    with torch.no_grad():
+        assert torch.allclose(literal(zeroed), _fused_logits(literal, zeroed, None), atol=1e-5)
+        if method != "early":  # early fusion of an untrained CNN on zeros is zeros either way
+            dropped = _fused_logits(literal, zeroed, keep)
+            assert not torch.allclose(literal(zeroed), dropped, atol=1e-4)
 
 
 # -- training -------------------------------------------------------------------------------

@@ -101,6 +101,8 @@ class FusionOptions:
         tokens: attention: "steps" (per step/position/word where the encoder exposes them)
             or "pooled" (one token per input).
         modality_dropout: per-sample probability of dropping each input while training.
+        missing: "zeros": an input that is all zeros in a sample (token ids all padding) is
+            missing there and dropped as modality dropout drops it; "none": read as it is.
     """
 
     method: Method = "early"
@@ -111,6 +113,7 @@ class FusionOptions:
     late_weights: Literal["learned", "mean"] = "learned"
     tokens: Literal["steps", "pooled"] = "steps"
     modality_dropout: float = 0.0
+    missing: Literal["zeros", "none"] = "zeros"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,6 +492,12 @@ class FusionEncoder(nn.Module):
         dropout: the modality dropout.
         tokens: attention: "steps" (per-step tokens where the encoder exposes them) or
             "pooled" (one token per input).
+        missing: "zeros": a sample's input that is all zeros (token ids all padding) counts as
+            missing and is dropped like modality dropout drops it (features zeroed, tokens
+            hidden, weights and gates renormalised over the present inputs; a sample with no
+            input present reads them all), in training and evaluation alike, so that a model
+            trained with modality dropout meets a missing input the way it learnt to; "none":
+            every input is read as it is.
     """
 
     def __init__(
@@ -499,15 +508,25 @@ class FusionEncoder(nn.Module):
         fusion: nn.Module,
         dropout: ModalityDropout,
         tokens: Literal["steps", "pooled"] = "steps",
+        missing: Literal["zeros", "none"] = "zeros",
     ) -> None:
         super().__init__()
         self.keys = tuple(keys)
+        self.missing = missing
         self.dims = tuple(dims)
         self.encoders = nn.ModuleList(encoders)
         self.fusion = fusion
         self.modality_dropout = dropout
         self.tokens = tokens
         self.out_dim: int = fusion.out_dim  # type: ignore[assignment]
+
+    def present(self, x: Inputs) -> torch.Tensor | None:
+        """(B, M) float mask of the inputs present in each sample (not all zeros); None when
+        every input of every sample is present or ``missing`` is "none"."""
+        if self.missing == "none" or not isinstance(x, dict):
+            return None
+        found = torch.stack([x[k].flatten(1).ne(0).any(1) for k in self.keys], dim=1)
+        return None if bool(found.all()) else found.float()
 
     def modality_features(self, x: Inputs) -> list[torch.Tensor]:
         """Each input's (B, D_k) pooled features, in ``keys`` order (no modality dropout)."""
@@ -527,6 +546,10 @@ class FusionEncoder(nn.Module):
     def forward(self, x: Inputs) -> torch.Tensor:
         """(B, D) fused features (D = ``out_dim``)."""
         keep = self.modality_dropout(input_length(x))  # (B, M) or None
+        present = self.present(x)
+        if present is not None:
+            keep = present if keep is None else keep * present
+            keep = torch.where(keep.sum(1, keepdim=True) > 0, keep, torch.ones_like(keep))
         if isinstance(self.fusion, AttentionFusion):
             out: torch.Tensor = self.fusion(self.modality_tokens(x), keep)
         else:
@@ -666,7 +689,9 @@ def build_fusion_model(
         fusion = _fusion_block(options, dims)
         generator = torch_generator(seed, "fusion", "modality_dropout")
         dropout = ModalityDropout(len(keys), options.modality_dropout, generator)
-        encoder = FusionEncoder(keys, encoders, dims, fusion, dropout, options.tokens)
+        encoder = FusionEncoder(
+            keys, encoders, dims, fusion, dropout, options.tokens, options.missing
+        )
         return FusionClassifier(encoder, task.n_classes, options.method)
 
 
@@ -721,6 +746,12 @@ class FusionConfig:
         min=0.0,
         max=0.5,
     )
+    missing: Literal["zeros", "none"] = option(
+        "zeros",
+        help="zeros: an input that is all zeros in a sample (text: all padding, e.g. an empty "
+        "review) is missing there and dropped as modality dropout drops it, in training and "
+        "evaluation; none: read every input as it is",
+    )
 
     def __post_init__(self) -> None:
         if self.method == "attention" and self.width % self.heads:
@@ -752,6 +783,7 @@ class FusionConfig:
             late_weights=self.late_weights,
             tokens=self.tokens,
             modality_dropout=self.modality_dropout,
+            missing=self.missing,
         )
 
 

@@ -11,7 +11,14 @@ from fivefold.report.charts import pillar_charts
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER, SCORE_RULES
 from fivefold.report.svg import colour, esc, fmt, radar_chart, scatter_chart
-from fivefold.report.tables import Cell, headline_columns, pareto_pairs, run_facts, scorecard_cells
+from fivefold.report.tables import (
+    Cell,
+    headline_columns,
+    member_rows,
+    pareto_pairs,
+    run_facts,
+    scorecard_cells,
+)
 from fivefold.results.stats import ALPHA
 
 __all__ = ["render_html"]
@@ -233,6 +240,30 @@ def _pareto(run: RunData) -> str:
     return f"<h2>Trade-offs (Pareto)</h2><div class='charts'>{''.join(figures)}</div>"
 
 
+def _members(run: RunData) -> str:
+    head, rows, notes = member_rows(run)
+    if not rows:
+        return ""
+    cells = [
+        [
+            f"<td>{esc(v)}</td>" if i < 3 else f"<td class='num'>{esc(v)}</td>"
+            for i, v in enumerate(r)
+        ]
+        for r in rows
+    ]
+    caveats = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    return (
+        "<h2>Ensemble members</h2><p class='muted'>Mean ± std over seeds. Gains are the mean "
+        "member's NLL or ECE minus the ensemble's (positive: the ensemble is better); the best "
+        "member is the most accurate on the test split itself (an optimistic reference); "
+        "disagreement is the share of member pairs whose predictions differ, averaged over test "
+        "rows; mutual information is the entropy of the mean probabilities minus the members' "
+        "mean entropy (nats).</p>"
+        + _table("members", [esc(h) for h in head], cells)
+        + (f"<ul class='notes'>{caveats}</ul>" if caveats else "")
+    )
+
+
 def _failed(run: RunData) -> str:
     failed = run.failed()
     if not failed:
@@ -269,6 +300,7 @@ def render_html(run: RunData) -> str:
         + _scorecard(run)
         + _scores(run)
         + _pillars(run)
+        + _members(run)
         + _pareto(run)
         + _failed(run)
         + f"</main><script>{_JS}</script></body></html>\n"

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER
-from fivefold.report.tables import Cell, headline_columns, pareto_pairs, run_facts, scorecard_cells
+from fivefold.report.tables import (
+    Cell,
+    headline_columns,
+    member_rows,
+    pareto_pairs,
+    run_facts,
+    scorecard_cells,
+)
 from fivefold.results.stats import ALPHA
 
 __all__ = ["render_markdown"]
@@ -71,6 +78,22 @@ def _pareto(run: RunData) -> list[str]:
     ]
 
 
+def _members(run: RunData) -> list[str]:
+    head, rows, notes = member_rows(run)
+    if not rows:
+        return []
+    lines = [
+        "## Ensemble members",
+        "",
+        "Mean ± std over seeds; gains: mean member − ensemble; best member: on the test split.",
+        "",
+    ]
+    lines += [_row([_md(h) for h in head]), _row(["---"] * 3 + ["---:"] * (len(head) - 3))]
+    lines += [_row([_md(v) for v in r]) for r in rows]
+    lines += [f"- {_md(n)}" for n in notes]
+    return [*lines, ""]
+
+
 def _failed(run: RunData) -> list[str]:
     failed = run.failed()
     if not failed:
@@ -99,5 +122,6 @@ def render_markdown(run: RunData) -> str:
     lines += _scorecard(run)
     lines += ["", "## Pillar scores (0–100)", "", *_scores(run)]
     lines += ["", "See docs/scores.md for how raw metrics become scores.", ""]
+    lines += _members(run)
     lines += ["## Pareto fronts", "", *_pareto(run), "", "## Failed trials", "", *_failed(run)]
     return "\n".join(lines) + "\n"

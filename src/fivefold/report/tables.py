@@ -12,8 +12,10 @@ from typing import Any
 from fivefold.report.load import RunData
 
 __all__ = [
+    "MEMBER_COLUMNS",
     "Cell",
     "headline_columns",
+    "member_rows",
     "pareto_front",
     "pareto_pairs",
     "run_facts",
@@ -183,3 +185,72 @@ def pareto_pairs(run: RunData) -> list[dict[str, Any]]:
                 }
             )
     return views
+
+
+MEMBER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ensemble_accuracy", "ensemble acc."),
+    ("mean_member_accuracy", "mean member acc."),
+    ("best_member_accuracy", "best member acc."),
+    ("nll_gain", "NLL gain"),
+    ("ece_gain", "ECE gain"),
+    ("disagreement", "disagreement"),
+    ("mutual_information", "mutual information"),
+)
+"""(key of ``result["members"]``, column title) of the members table; gains are the mean
+member's value minus the ensemble's (positive: the ensemble is better)."""
+
+
+def _mean_std(values: Sequence[float], digits: int = 4) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def member_rows(run: RunData) -> tuple[list[str], list[list[str]], list[str]]:
+    """The members table of recipes that evaluate several members (ensembles): header, rows
+    (recipe, members, combiner, parameters per member, each of :data:`MEMBER_COLUMNS` as mean ±
+    std over seeds, training seconds) and the caveats to print under it (an ensemble worse than
+    its mean member, a vote's probabilities). Empty when no recipe has members."""
+    head = ["recipe", "members", "combiner", "params / member"]
+    head += [title for _, title in MEMBER_COLUMNS] + ["train s"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for recipe in run.recipes:
+        found = [r for r in run.full(recipe) if isinstance(r.get("members"), dict)]
+        if not found:
+            continue
+        first = found[0]["members"]
+        params = found[0].get("model", {}).get("params_per_member") or []
+        per_member = sorted(set(params))
+        row = [
+            recipe,
+            str(first.get("members", "?")),
+            str(first.get("combiner", "?")),
+            "/".join(f"{p:,}" for p in per_member) if per_member else "?",
+        ]
+        for key, _ in MEMBER_COLUMNS:
+            values = [float(r["members"][key]) for r in found if _finite(r["members"].get(key))]
+            row.append(_mean_std(values))
+        train = [float(r["timings"]["train_s"]) for r in found if "train_s" in r.get("timings", {})]
+        row.append(_mean_std(train, 1))
+        rows.append(row)
+        nll = [
+            float(r["members"]["nll_gain"]) for r in found if _finite(r["members"].get("nll_gain"))
+        ]
+        if nll and statistics.fmean(nll) < 0:
+            notes.append(
+                f"{recipe}: the ensemble's NLL is worse than its mean member's "
+                f"(gain {statistics.fmean(nll):+.4f})"
+                + (
+                    ": a vote's probabilities are a convention of the rule, compare it by accuracy"
+                    if first.get("combiner") == "vote"
+                    else ""
+                )
+            )
+    return (head, rows, notes) if rows else ([], [], [])
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

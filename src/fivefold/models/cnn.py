@@ -18,6 +18,7 @@ from torch import nn
 
 from fivefold.data.task import Task
 from fivefold.models.base import MODELS, Classifier, ModelPlugin
+from fivefold.models.dropout import Dropout
 from fivefold.models.inputs import Encoder, fuse_inputs, require_kind
 from fivefold.schema import option
 
@@ -79,7 +80,7 @@ class ConvNet2d(nn.Module):
             blocks.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False))
             blocks += [_norm(config.norm, c_out, dims=2), nn.ReLU()]
         self.blocks = nn.Sequential(*blocks)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, H, W) → (B, C', H', W')
@@ -104,7 +105,7 @@ class ConvNet1d(nn.Module):
             blocks.append(nn.Conv1d(c_in, c_out, k, padding="same", bias=False))
             blocks += [_norm(config.norm, c_out, dims=1), nn.ReLU()]
         self.blocks = nn.Sequential(*blocks)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(x)  # (B, C, T) → (B, C', T)

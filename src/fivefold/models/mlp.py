@@ -10,6 +10,7 @@ from torch import nn
 
 from fivefold.data.task import Task
 from fivefold.models.base import MODELS, Classifier, ModelPlugin
+from fivefold.models.dropout import Dropout
 from fivefold.models.inputs import Encoder, fuse_inputs
 from fivefold.schema import option
 
@@ -39,7 +40,7 @@ def _block(d_in: int, d_out: int, config: MLPConfig) -> list[nn.Module]:
         layers.append(nn.LayerNorm(d_out))
     layers.append(nn.GELU() if config.activation == "gelu" else nn.ReLU())
     if config.dropout > 0:
-        layers.append(nn.Dropout(config.dropout))
+        layers.append(Dropout(config.dropout))
     return layers
 
 

@@ -33,6 +33,7 @@ from torch import nn
 from fivefold.data.task import Inputs
 from fivefold.models.base import Classifier
 from fivefold.models.cnn import ConvNet1d, ConvNet2d
+from fivefold.models.dropout import Dropout, dropout_mask, dropout_masks
 from fivefold.models.inputs import Encoder, InputAdapter
 
 __all__ = ["StackedModel", "UnstackableError", "stack_inputs", "stack_models"]
@@ -78,10 +79,37 @@ class StackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert self.weight is not None
-        w = self.weight.transpose(1, 2)
-        if self.bias is None:
-            return torch.bmm(x, w)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, w)
+        out: torch.Tensor = _BatchedLinear.apply(x, self.weight, self.bias)  # type: ignore[no-untyped-call]
+        return out
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """``x @ w^T + b`` over K members whose backward writes each gradient in its parameter's
+    own layout: autograd's transpose would hand back a transposed weight gradient that the
+    gradient accumulator then copies (a quarter of a stacked MLP step on a CPU)."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None  # type: ignore[attr-defined]
+        w = weight.transpose(1, 2)
+        return torch.bmm(x, w) if bias is None else torch.baddbmm(bias.unsqueeze(1), x, w)
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        x, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        needs = ctx.needs_input_grad  # type: ignore[attr-defined]
+        grad_x = torch.bmm(grad, weight) if needs[0] else None
+        grad_w = torch.bmm(grad.transpose(1, 2), x) if needs[1] else None  # (K, out, in)
+        grad_b = grad.sum(1) if ctx.has_bias and needs[2] else None  # type: ignore[attr-defined]
+        return grad_x, grad_w, grad_b
 
 
 class StackedConv(nn.Module):
@@ -188,24 +216,35 @@ class StackedLayerNorm(nn.Module):
 
 
 class StackedDropout(nn.Module):
-    """Dropout on (K, B, ...) rows, member k's mask drawn from its own generator (the draw a
-    lone ``nn.Dropout`` makes from the global stream seeded alike)."""
+    """Dropout on (K, B, ...) rows, member k's mask drawn from its own generator: the draw a
+    lone :class:`~fivefold.models.dropout.Dropout` makes from the global stream seeded alike
+    (no streams: one mask from the global stream)."""
 
-    def __init__(self, p: float, streams: list[torch.Generator]) -> None:
+    def __init__(
+        self, p: float, streams: list[torch.Generator], *, torch_mask: bool = False
+    ) -> None:
         super().__init__()
-        self.p, self.streams = p, streams
+        self.p, self.streams, self.torch_mask = p, streams, torch_mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        if self.torch_mask:  # members of torch's own nn.Dropout: its Bernoulli draws
+            return self._bernoulli(x)
+        if not self.streams:
+            mask = dropout_mask(x.shape, self.p, dtype=x.dtype, device=x.device)
+            return x if mask is None else x * mask
+        masks = dropout_masks(x.shape[1:], self.p, self.streams, dtype=x.dtype, device=x.device)
+        return x if masks is None else x * masks
+
+    def _bernoulli(self, x: torch.Tensor) -> torch.Tensor:
         if not self.streams:
             return F.dropout(x, self.p, True)
         keep = 1 - self.p
-        noise = torch.empty(x.shape, dtype=x.dtype)
+        noise = torch.empty(x.shape, dtype=x.dtype, device=x.device)
         for k, g in enumerate(self.streams):  # in place: the same draws as a fresh tensor
             noise[k].bernoulli_(keep, generator=g)
-        noise.div_(keep)
-        return x * noise
+        return x * noise.div_(keep)
 
 
 def _stack_sequential(
@@ -239,8 +278,9 @@ def _stack_layer(  # noqa: PLR0911 - one return per supported layer kind
         return StackedGroupNorm(mods)  # type: ignore[arg-type]
     if kind is nn.LayerNorm and layout == "rows":
         return StackedLayerNorm(mods)  # type: ignore[arg-type]
-    if kind is nn.Dropout and layout == "rows":
-        return StackedDropout(float(first.p), streams)  # type: ignore[arg-type]
+    if kind in (Dropout, nn.Dropout) and layout == "rows":
+        p = float(first.p)  # type: ignore[arg-type]
+        return StackedDropout(p, streams, torch_mask=kind is nn.Dropout)
     if kind in _ELEMENTWISE or (kind is nn.MaxPool2d and layout == "channels"):
         return first  # no parameters, acts per sample and channel
     raise UnstackableError(f"{where}: {kind.__name__} is not stackable in the {layout} layout")
@@ -254,7 +294,8 @@ class _StackedConvNet(nn.Module):
     ) -> None:
         super().__init__()
         self.blocks = _stack_sequential([m.blocks for m in mods], "channels", streams, where)
-        self.dropout = StackedDropout(mods[0].dropout.p, streams)
+        drop = mods[0].dropout
+        self.dropout = StackedDropout(drop.p, streams, torch_mask=type(drop) is nn.Dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, b = x.shape[:2]

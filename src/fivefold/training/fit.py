@@ -160,13 +160,24 @@ def _make_optimizer(
         {"params": params, "lr": cfg.lr * scale, "lr_scale": scale}
         for scale, params in by_scale.items()
     ]
+    # torch's CPU default is one kernel per parameter tensor; the fused kernel does the same
+    # elementwise update in one call (a fifth of a small MLP's step), where torch has one
+    try:
+        return _optimizer_of(groups, cfg, {"fused": True})
+    except (RuntimeError, TypeError):  # no fused kernel for these parameters or device
+        return _optimizer_of(groups, cfg, {"foreach": True})
+
+
+def _optimizer_of(
+    groups: list[dict[str, Any]], cfg: TrainConfig, flags: dict[str, Any]
+) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **flags
         )
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, **flags)
 
 
 def _check_finite(loss: torch.Tensor, epoch: int, step: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,39 @@ def tiny_experiment(tmp_path: Path, **overrides: Any) -> Experiment:
         "recipes": {"baseline": []},
     }
     return parse_experiment(raw | overrides)
+
+
+def run_bad_experiment(tmp_path: Path, text: str, words: Sequence[str]) -> None:
+    """Run ``fivefold run`` on the experiment ``text`` in a subprocess and check the bad-input
+    contract: exit code 2, one stderr line holding every one of ``words`` (case-insensitive),
+    no traceback, and no file written or changed."""
+    import os
+    import subprocess
+    import sys
+
+    def snapshot() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+        }
+
+    (tmp_path / "exp.toml").write_text(text, encoding="utf-8")
+    before = snapshot()
+    env = {k: v for k, v in os.environ.items() if k != "FIVEFOLD_DEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fivefold.cli", "run", "exp.toml", "--out", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env=env,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1, done.stderr
+    for word in words:
+        assert word.lower() in lines[0].lower(), lines[0]
+    assert snapshot() == before, "a failed run changed files"
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir()), "a run that failed left files"

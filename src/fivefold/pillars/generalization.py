@@ -90,8 +90,38 @@ def _shift_table(subject: Subject, task: Task, test_accuracy: float) -> list[dic
         kind, strength = parse_shift_name(name)
         scores = split_scores(_probs(subject, split), split)
         drop = test_accuracy - scores["accuracy"]
-        rows.append({"shift": name, "kind": kind, "strength": strength, **scores, "drop": drop})
+        row = {"shift": name, "kind": kind, "strength": strength, **scores, "drop": drop}
+        source = subject.unadapted()
+        if source is not None:
+            before = split_scores(_probs(source, split), split)["accuracy"]
+            row |= {"accuracy_unadapted": before, "adaptation_gain": scores["accuracy"] - before}
+        rows.append(row)
     return rows
+
+
+def _unadapted_metrics(
+    subject: Subject, task: Task, test_accuracy: float, shift_rows: list[dict[str, Any]]
+) -> tuple[dict[str, Metric], list[str]]:
+    """Test and mean shift accuracy of the unadapted model, and the gain of adapting, for a
+    subject that adapts while evaluated (empty otherwise)."""
+    source = subject.unadapted()
+    if source is None:
+        return {}, []
+    before = split_scores(_probs(source, task.test), task.test)["accuracy"]
+    out = {
+        "test_accuracy_unadapted": Metric(before, True),
+        "test_adaptation_gain": Metric(test_accuracy - before, True),
+    }
+    if shift_rows:
+        mean = sum(r["accuracy_unadapted"] for r in shift_rows) / len(shift_rows)
+        after = sum(r["accuracy"] for r in shift_rows) / len(shift_rows)
+        out["shift_accuracy_mean_unadapted"] = Metric(mean, True)
+        out["shift_adaptation_gain"] = Metric(after - mean, True)
+    note = (
+        f"accuracies are after {subject.adaptation}, each split adapted on from the trained "
+        "weights; *_unadapted: the same model without adaptation"
+    )
+    return out, [note]
 
 
 def _split_metrics(rows: list[dict[str, Any]]) -> dict[str, Metric]:
@@ -156,8 +186,14 @@ class GeneralizationPillar(Pillar):
         test_acc = metrics["test_accuracy"].value
         result = PillarResult("test_accuracy", metrics, {"splits": split_rows})
         if not self.config.shifts:
+            adapted, notes = _unadapted_metrics(subject, task, test_acc, [])
+            metrics.update(adapted)
+            result.notes += notes
             return result
         shift_rows = _shift_table(subject, task, test_acc)
+        adapted, notes = _unadapted_metrics(subject, task, test_acc, shift_rows)
+        metrics.update(adapted)
+        result.notes += notes
         if not shift_rows:
             result.notes.append(
                 "no shift splits: add data.shifts or data.test_domains to score accuracy "

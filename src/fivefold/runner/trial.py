@@ -229,7 +229,8 @@ def _evaluate(
     out: dict[str, Any] = {
         "model": {"name": prepared.spec.name, **param_counts(subject)},
         "training": _training_summary(fitted),
-        "techniques": fitted.extras,
+        # adapt_subject reports into the context after fit returned its own copy of extras
+        "techniques": {**prepared.ctx.extras, **fitted.extras},
         "metrics": metrics,
         "pillars": pillars,
         "timings": {

@@ -1,5 +1,6 @@
 """Technique plugins: importing this package registers every built-in technique."""
 
+import fivefold.techniques.adaptive  # registers "tta"
 import fivefold.techniques.adversarial  # registers "adversarial", "trades", "freelb"
 import fivefold.techniques.augment  # registers "augment"
 import fivefold.techniques.ensemble  # registers "ensemble"

@@ -199,6 +199,17 @@ class Subject:
             self._reset(self)
             self._version += 1
 
+    def unadapted(self) -> Subject | None:
+        """The same model without its test-time adaptation, for before/after comparisons and
+        for the gradient paths of attacks and attributions; None for a subject that does not
+        adapt (it is its own unadapted self)."""
+        return None
+
+    @property
+    def adaptation(self) -> str:
+        """One line saying how the subject adapts while evaluated ("" when it does not)."""
+        return ""
+
     def logits(self, x: Inputs) -> torch.Tensor:
         """(N, C) logits of the model in eval mode (computed once per input tensor).
 

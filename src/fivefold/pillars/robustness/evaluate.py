@@ -91,16 +91,22 @@ def corruption_rows(
     *,
     seed: int,
 ) -> list[Row]:
-    """One row per corruption and severity: {"corruption", "severity", "accuracy"}."""
-    return [
-        {
-            "corruption": name,
-            "severity": s,
-            "accuracy": accuracy(subject, corrupt_split(split, task, name, s, seed), split.y),
-        }
-        for name in names
-        for s in severities
-    ]
+    """One row per corruption and severity: {"corruption", "severity", "accuracy"}, plus
+    "accuracy_unadapted" for a subject that adapts while evaluated (test-time adaptation)."""
+    source = subject.unadapted()
+    rows: list[Row] = []
+    for name in names:
+        for s in severities:
+            x = corrupt_split(split, task, name, s, seed)
+            row: Row = {
+                "corruption": name,
+                "severity": s,
+                "accuracy": accuracy(subject, x, split.y),
+            }
+            if source is not None:
+                row["accuracy_unadapted"] = accuracy(source, x, split.y)
+            rows.append(row)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,10 @@ def robustness_metrics(
         for name in dict.fromkeys(r["corruption"] for r in corruptions):
             rows = [r["accuracy"] for r in corruptions if r["corruption"] == name]
             m[f"corruption_accuracy@{name}"] = statistics.fmean(rows)
+        if "accuracy_unadapted" in corruptions[0]:
+            before = statistics.fmean(r["accuracy_unadapted"] for r in corruptions)
+            m["mean_corruption_accuracy_unadapted"] = before
+            m["corruption_adaptation_gain"] = mean - before
     for r in adversarial:
         suffix = "" if r["norm"] == "linf" else "_l2"
         for key in (k for k in r if k not in ("norm", "eps", "clean")):
@@ -219,6 +223,12 @@ class RobustnessPillar(Pillar):
         metrics = robustness_metrics(clean, corrupted, adversarial, text)
         tables = {"corruptions": corrupted, "adversarial": adversarial, "text_attack": text}
         notes = _coverage_notes(task, small, cfg) + notes
+        if subject.unadapted() is not None:
+            notes.append(
+                f"corruption accuracies are after {subject.adaptation}, each corrupted split "
+                "adapted on from the trained weights (*_unadapted: without); attacks and the "
+                "text edit attack target the unadapted model"
+            )
         if cfg.modalities and task.multimodal:
             settings = ModalitySettings(cfg.modality_noise, cfg.modality_edit_rates)
             rows, more = modality_rows(subject, small, task, settings, clean=clean, seed=seed)
@@ -258,6 +268,7 @@ class RobustnessPillar(Pillar):
         cfg = self.config
         if not has_raw_text(task, split) or task.text_encoder is None or cfg.text_budget == 0:
             return []
+        subject = subject.unadapted() or subject  # a fixed target, as for gradient attacks
         key = next(k for k, info in task.inputs.items() if info.kind == "text")
         accs = text_edit_attack(
             subject,

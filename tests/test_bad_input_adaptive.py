@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from support import run_bad_experiment
 
-HEAD = 'seeds = [0]\n[train]\nepochs = 1\n[data]\ndataset = "digits"\n'
+HEAD = "seeds = [0]\n[train]\nepochs = 1\n"
+DIGITS = '[data]\ndataset = "digits"\n'
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class Case:
     words: tuple[str, ...]
 
 
-def recipe(technique: str, options: str, model: str = "") -> str:
-    return f"{model}[recipes]\nr = [{{technique = '{technique}', {options}}}]\n"
+def recipe(technique: str, options: str, model: str = "", data: str = DIGITS) -> str:
+    return f"{data}{model}[recipes]\nr = [{{technique = '{technique}', {options}}}]\n"
 
 
 BATCH_MLP = '[model]\nname = "mlp"\nnorm = "batch"\n'
@@ -51,6 +52,70 @@ CASES = [
         "bn adaptation on a layer-norm model",
         recipe("tta", "method = 'bn'", '[model]\nname = "mlp"\nnorm = "layer"\n'),
         ("batch-norm", "LayerNorm", 'method = "tent"'),
+    ),
+    Case(
+        "continual unknown scenario",
+        recipe("continual", "scenario = 'task'"),
+        ("scenario", "'task'", "'class'"),
+    ),
+    Case("continual one experience", recipe("continual", "experiences = 1"), ("experiences", "2")),
+    Case(
+        "continual experiences not dividing the classes",
+        recipe("continual", "experiences = 3"),
+        ("experiences = 3", "must divide", "10 classes", "2, 5, 10"),
+    ),
+    Case(
+        "continual class order missing a class",
+        recipe("continual", "class_order = [0, 1, 2]"),
+        ("class_order", "0..9"),
+    ),
+    Case(
+        "continual unknown strategy",
+        recipe("continual", "strategy = 'gem'"),
+        ("strategy", "'gem'", "'replay'"),
+    ),
+    Case("continual empty buffer", recipe("continual", "buffer = 0"), ("buffer", "0", "1")),
+    Case("continual zero ewc strength", recipe("continual", "ewc_lambda = 0.0"), ("ewc_lambda",)),
+    Case(
+        "continual unknown fisher",
+        recipe("continual", "fisher = 'kfac'"),
+        ("fisher", "'kfac'", "'sampled'"),
+    ),
+    Case(
+        "continual stream on data without order",
+        recipe("continual", "scenario = 'stream'"),
+        ("stream", "'digits'", "sea_stream"),
+    ),
+    Case(
+        "continual ewc on a stream",
+        recipe(
+            "continual",
+            "scenario = 'stream', strategy = 'ewc'",
+            data='[data]\ndataset = "sea_stream"\n',
+        ),
+        ("'ewc'", "stream", "'replay'"),
+    ),
+    Case(
+        "continual unknown detector",
+        recipe("continual", "detector = 'ddm'"),
+        ("detector", "'ddm'", "'adwin'"),
+    ),
+    Case(
+        "continual unknown drift action",
+        recipe("continual", "on_drift = 'retrain'"),
+        ("on_drift", "'retrain'", "'lr_boost'"),
+    ),
+    Case("continual tolerance above one", recipe("continual", "tolerance = 2.0"), ("tolerance",)),
+    Case("continual tiny window", recipe("continual", "window = 2"), ("window", "10")),
+    Case(
+        "continual ensemble listed after it",
+        DIGITS + "[recipes]\nr = ['continual', 'ensemble']\n",
+        ("'ensemble'", "before 'continual'"),
+    ),
+    Case(
+        "continual with peft",
+        DIGITS + "[recipes]\nr = ['continual', 'peft']\n",
+        ("continual", "conflicts", "peft"),
     ),
 ]
 

@@ -9,7 +9,7 @@ Add a dataset by registering a loader ``(DataConfig) -> RawData`` once::
 text encoding and shifts).
 """
 
-from fivefold.data import arrays, clothing, files, images, tabular, text, timeseries
+from fivefold.data import arrays, clothing, drifting, files, images, tabular, text, timeseries
 from fivefold.data.config import DataConfig, ShiftConfig
 from fivefold.data.load import load_task
 from fivefold.data.raw import DATASETS, Loader, RawData
@@ -32,7 +32,16 @@ from fivefold.data.task import (
 )
 from fivefold.data.text import WordVocab, tokenize
 
-del arrays, clothing, files, images, tabular, text, timeseries  # imported to register their loaders
+del (
+    arrays,
+    clothing,
+    drifting,
+    files,
+    images,
+    tabular,
+    text,
+    timeseries,
+)  # imported to register their loaders
 
 __all__ = [
     "DATASETS",

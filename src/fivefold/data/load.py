@@ -203,7 +203,8 @@ def load_task(cfg: DataConfig) -> Task:
         cfg: the ``[data]`` config.
 
     Returns:
-        the task with "train", "val", "test" (and "unlabeled") splits.
+        the task with "train", "val", "test" (and "unlabeled", and "stream" for data that
+        arrive in order) splits.
 
     Raises:
         ConfigError: unknown dataset, or options that do not fit the data.
@@ -212,6 +213,8 @@ def load_task(cfg: DataConfig) -> Task:
     raw = select_inputs(DATASETS.get(cfg.dataset, field="data.dataset")(cfg), cfg)
     pool, shifts = hold_out_domains(raw, cfg)
     splits = make_splits(pool, raw.test, cfg, len(raw.class_names))
+    if raw.stream is not None:
+        splits["stream"] = raw.stream
     inputs, encoder = _fit_inputs(raw, splits, shifts)
     shifts.update(apply_shifts(splits["test"], inputs, cfg.shifts, cfg.split_seed))
     return Task(
@@ -222,5 +225,5 @@ def load_task(cfg: DataConfig) -> Task:
         group_names=raw.group_names,
         shifts=shifts,
         text_encoder=encoder,
-        info=_info(raw, cfg, splits),
+        info={**_info(raw, cfg, splits), **raw.stream_info},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class RawData:
         domain_names: one name per domain id.
         standardize: z-score the non-categorical tabular columns with train statistics.
         source: where the bytes came from (a file or folder), for provenance.
+        stream: every labelled row in arrival order, for online learning under drift (the
+            task's "stream" split); None for data without an order.
+        stream_info: facts about the stream (e.g. its drift positions) for ``Task.info``.
     """
 
     pool: Split
@@ -58,6 +61,8 @@ class RawData:
     domain_names: tuple[str, ...] = ()
     standardize: bool = False
     source: str = ""
+    stream: Split | None = None
+    stream_info: Mapping[str, str | int | float] = field(default_factory=dict)
 
 
 Loader = Callable[[DataConfig], RawData]

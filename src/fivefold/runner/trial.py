@@ -241,7 +241,19 @@ def _evaluate(
     }
     if len(subject.members) > 1:
         out["members"] = members_summary(subject, task)
+    _add_technique_metrics(out["techniques"], pillars)
     return out
+
+
+def _add_technique_metrics(techniques: dict[str, Any], pillars: dict[str, Any]) -> None:
+    """Metrics a technique measured while training (e.g. continual learning's forgetting),
+    added to the pillars they belong to, where those pillars ran."""
+    for report in techniques.values():
+        if not isinstance(report, dict):
+            continue
+        for pillar, metrics in report.get("pillar_metrics", {}).items():
+            if pillar in pillars:
+                pillars[pillar]["metrics"].update(metrics)
 
 
 def score_subject(

@@ -77,6 +77,10 @@ def check_task(recipe: str, specs: Sequence[TechniqueSpec], task: Task) -> None:
                 f"recipes.{recipe}: {spec.name!r} needs {', '.join(sorted(missing))}, "
                 f"which dataset {task.name!r} does not provide"
             )
+        try:
+            kind.check_task(spec.config, task)
+        except ConfigError as err:
+            raise ConfigError(f"recipes.{recipe}: {err}") from None
 
 
 def check_model(recipe: str, specs: Sequence[TechniqueSpec], model: ModelSpec, task: Task) -> None:

@@ -102,6 +102,10 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
             out = (owner.loss(model, batch, ctx) if owner else None) or cross_entropy_step(
                 model, batch
             )
+            for technique in ctx.techniques:
+                extra = technique.penalty(model, ctx)
+                if extra is not None:
+                    out.loss = out.loss + extra
             _check_finite(out.loss, epoch, i)
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(out.loss)

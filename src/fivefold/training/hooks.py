@@ -5,7 +5,8 @@ Composition order is fixed (the recipe orders techniques only within a level)::
 
     fit     = wrap_fit_1(wrap_fit_2(base_fit))                first listed = outermost
     model   = adapt_model_k(... adapt_model_1(model))         in list order
-    step:     batch = adapt_batch_k(... adapt_batch_1(batch)); loss = owner.loss(...) or CE
+    step:     batch = adapt_batch_k(... adapt_batch_1(batch)); loss = owner.loss(...) or CE,
+              plus every technique's penalty(model)
     eval:     subject = adapt_subject_k(... adapt_subject_1(Subject(model)))   compose_subject()
 
 They live here, below the techniques, so that the loop in :mod:`fivefold.training.fit` needs
@@ -204,6 +205,15 @@ class Technique:
         self.config = config
 
     @classmethod
+    def check_task(cls, config: Any, task: Task) -> None:
+        """Plan time: fail when these options cannot run on ``task`` (beyond the declared
+        ``modalities`` and ``requires``); by default there is no check.
+
+        Raises:
+            ConfigError: one line naming the option at fault and the fix.
+        """
+
+    @classmethod
     def check_model(cls, config: Any, model: nn.Module, recipe: Sequence[str]) -> None:
         """Plan time: fail when this technique cannot run on ``model`` within ``recipe``.
 
@@ -234,6 +244,11 @@ class Technique:
 
     def loss(self, model: nn.Module, batch: Batch, ctx: FitContext) -> StepOutput | None:
         """Objective (TRADES, SSL losses); only the recipe's loss owner is asked."""
+        return None
+
+    def penalty(self, model: nn.Module, ctx: FitContext) -> torch.Tensor | None:
+        """A term added to every step's loss, whoever owns the loss (e.g. EWC's pull towards
+        earlier tasks' weights); None (the default) adds nothing."""
         return None
 
     def adapt_subject(self, subject: Subject, task: Task, ctx: FitContext) -> Subject:

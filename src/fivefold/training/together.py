@@ -100,6 +100,7 @@ def _batch_only(technique: Technique) -> bool:
     return (
         kind.adapt_model is base.adapt_model
         and kind.loss is base.loss
+        and kind.penalty is base.penalty
         and not kind.owns_loss
         and plain_batches
     )

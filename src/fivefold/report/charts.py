@@ -249,3 +249,45 @@ def pillar_charts(run: RunData) -> dict[str, str]:
         "safety": _reliability(run) + _risk_coverage(run) + _fairness(run),
     }
     return {k: v for k, v in parts.items() if v}
+
+
+def stream_chart(run: RunData) -> str:
+    """Prequential accuracy along the stream of every recipe that learns one (its first
+    seed), the true drift positions as dashed lines; empty when no recipe does."""
+    series: list[Series] = []
+    drifts: list[int] = []
+    window = 0
+    for i, recipe in enumerate(run.recipes):
+        reports = [
+            r["techniques"]["continual"]
+            for r in run.full(recipe)
+            if isinstance(r.get("techniques", {}).get("continual", {}).get("curve"), dict)
+        ]
+        if not reports:
+            continue
+        curve = reports[0]["curve"]
+        points = [
+            (float(x), float(y)) for x, y in zip(curve["index"], curve["accuracy"], strict=True)
+        ]
+        series.append(Series(recipe, points, colour(i)))
+        drifts = drifts or [int(p) for p in reports[0].get("drift_positions", [])]
+        window = int(curve.get("window", 0))
+    if not series:
+        return ""
+    lows = [y for s in series for _, y in s.points]
+    lo, hi = max(0.0, min(lows) - 0.02), 1.0
+    for p in drifts:
+        series.append(Series(f"drift at {p}", [(float(p), lo), (float(p), hi)], "#999", True))
+    svg = line_chart(
+        series,
+        kind="prequential",
+        title="Prequential accuracy along the stream",
+        x_label="row of the stream",
+        y_label=f"accuracy (last {window} rows)",
+        y_range=(lo, hi),
+    )
+    return _figure(
+        svg,
+        f"Test-then-train accuracy over a sliding window of {window} rows (first seed); "
+        "dashed: the true drift positions.",
+    )

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fivefold.report.charts import pillar_charts
+from fivefold.report.charts import pillar_charts, stream_chart
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER, SCORE_RULES
 from fivefold.report.svg import colour, esc, fmt, radar_chart, scatter_chart
 from fivefold.report.tables import (
     Cell,
+    adaptation_rows,
+    continual_rows,
     headline_columns,
     member_rows,
     pareto_pairs,
@@ -264,6 +266,49 @@ def _members(run: RunData) -> str:
     )
 
 
+def _adaptive(run: RunData) -> str:
+    """Continual learning (scores, accuracy matrices, the stream's prequential curve) and
+    test-time adaptation before and after; empty when no recipe adapts."""
+    parts = []
+    head, rows, matrices = continual_rows(run)
+    if rows:
+        cells = [
+            [
+                f"<td>{esc(v)}</td>" if i < 3 else f"<td class='num'>{esc(v)}</td>"
+                for i, v in enumerate(r)
+            ]
+            for r in rows
+        ]
+        parts.append(
+            "<h3>Continual learning</h3><p class='muted'>Mean ± std over seeds. Average "
+            "accuracy: over every experience's test rows after the last one; forgetting: best "
+            "earlier accuracy minus final accuracy, averaged over all but the last experience "
+            "(Chaudhry et al. 2018); BWT: final minus just-learnt accuracy (Lopez-Paz & Ranzato "
+            "2017); recovery: rows after a drift until the windowed prequential accuracy is back "
+            "within the tolerance of its pre-drift level.</p>"
+            + _table("continual", [esc(h) for h in head], cells)
+            + "".join(f"<p class='muted matrix'>{esc(m)}</p>" for m in matrices)
+        )
+    chart = stream_chart(run)
+    if chart:
+        parts.append(f"<div class='charts'>{chart}</div>")
+    head, rows = adaptation_rows(run)
+    if rows:
+        cells = [
+            [
+                f"<td>{esc(v)}</td>" if i < 2 else f"<td class='num'>{esc(v)}</td>"
+                for i, v in enumerate(r)
+            ]
+            for r in rows
+        ]
+        parts.append(
+            "<h3>Test-time adaptation</h3><p class='muted'>Accuracy of the same trained model "
+            "without and with adaptation, mean ± std over seeds; each split is adapted on from "
+            "the trained weights.</p>" + _table("adaptation", [esc(h) for h in head], cells)
+        )
+    return "<h2>Adaptive learning</h2>" + "".join(parts) if parts else ""
+
+
 def _failed(run: RunData) -> str:
     failed = run.failed()
     if not failed:
@@ -301,6 +346,7 @@ def render_html(run: RunData) -> str:
         + _scores(run)
         + _pillars(run)
         + _members(run)
+        + _adaptive(run)
         + _pareto(run)
         + _failed(run)
         + f"</main><script>{_JS}</script></body></html>\n"

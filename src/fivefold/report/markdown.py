@@ -10,6 +10,8 @@ from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER
 from fivefold.report.tables import (
     Cell,
+    adaptation_rows,
+    continual_rows,
     headline_columns,
     member_rows,
     pareto_pairs,
@@ -94,6 +96,23 @@ def _members(run: RunData) -> list[str]:
     return [*lines, ""]
 
 
+def _adaptive(run: RunData) -> list[str]:
+    lines: list[str] = []
+    head, rows, matrices = continual_rows(run)
+    if rows:
+        lines += ["### Continual learning", "", "Mean ± std over seeds.", ""]
+        lines += [_row([_md(h) for h in head]), _row(["---"] * 3 + ["---:"] * (len(head) - 3))]
+        lines += [_row([_md(v) for v in r]) for r in rows]
+        lines += ["", *(f"- {_md(m)}" for m in matrices), ""]
+    head, rows = adaptation_rows(run)
+    if rows:
+        lines += ["### Test-time adaptation", "", "The same model without and with adaptation.", ""]
+        lines += [_row([_md(h) for h in head]), _row(["---"] * 2 + ["---:"] * 3)]
+        lines += [_row([_md(v) for v in r]) for r in rows]
+        lines.append("")
+    return ["## Adaptive learning", "", *lines] if lines else []
+
+
 def _failed(run: RunData) -> list[str]:
     failed = run.failed()
     if not failed:
@@ -123,5 +142,6 @@ def render_markdown(run: RunData) -> str:
     lines += ["", "## Pillar scores (0–100)", "", *_scores(run)]
     lines += ["", "See docs/scores.md for how raw metrics become scores.", ""]
     lines += _members(run)
+    lines += _adaptive(run)
     lines += ["## Pareto fronts", "", *_pareto(run), "", "## Failed trials", "", *_failed(run)]
     return "\n".join(lines) + "\n"

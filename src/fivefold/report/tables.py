@@ -254,3 +254,92 @@ def member_rows(run: RunData) -> tuple[list[str], list[list[str]], list[str]]:
 
 def _finite(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+ADAPTIVE_SCORES: tuple[tuple[str, str], ...] = (
+    ("average_accuracy", "average acc."),
+    ("forgetting", "forgetting"),
+    ("backward_transfer", "BWT"),
+    ("learning_accuracy", "acc. just learnt"),
+    ("prequential_accuracy", "prequential acc."),
+    ("mean_drift_drop", "drop at drift"),
+    ("mean_recovery_samples", "recovery (rows)"),
+    ("drifts_detected", "drifts detected"),
+    ("false_alarms", "false alarms"),
+    ("mean_detection_delay", "detection delay"),
+)
+"""(key of ``techniques.continual.scores``, column title) of the continual-learning table."""
+
+
+def continual_rows(run: RunData) -> tuple[list[str], list[list[str]], list[str]]:
+    """The continual-learning table: one row per recipe with ``continual`` (scenario,
+    strategy, each score of :data:`ADAPTIVE_SCORES` the recipe has, mean ± std over seeds),
+    and one line per recipe with its mean accuracy matrix (rows: after experience i, columns:
+    test rows of experience j). Empty when no recipe learns continually."""
+    found = {
+        recipe: [r["techniques"]["continual"] for r in run.full(recipe) if _continual(r)]
+        for recipe in run.recipes
+    }
+    found = {k: v for k, v in found.items() if v}
+    if not found:
+        return [], [], []
+    present = [
+        (key, title)
+        for key, title in ADAPTIVE_SCORES
+        if any(key in rep.get("scores", {}) for reps in found.values() for rep in reps)
+    ]
+    head = ["recipe", "scenario", "strategy", *(title for _, title in present)]
+    rows: list[list[str]] = []
+    matrices: list[str] = []
+    for recipe, reports in found.items():
+        first = reports[0]
+        detector = first.get("detector", "none")
+        strategy = str(first.get("strategy", "?"))
+        if first.get("scenario") == "stream" and detector != "none":
+            strategy += f" + {detector} → {first.get('on_drift', '?')}"
+        row = [recipe, str(first.get("scenario", "?")), strategy]
+        for key, _ in present:
+            values = [float(r["scores"][key]) for r in reports if _finite(r["scores"].get(key))]
+            row.append(_mean_std(values, 1 if "samples" in key or "delay" in key else 4))
+        rows.append(row)
+        grids = [r["accuracy_matrix"] for r in reports if r.get("accuracy_matrix")]
+        if grids:
+            size = len(grids[0])
+            mean = [
+                [statistics.fmean(float(g[i][j]) for g in grids) for j in range(size)]
+                for i in range(size)
+            ]
+            text = " / ".join(" ".join(f"{v:.2f}" for v in line) for line in mean)
+            matrices.append(f"{recipe}: accuracy matrix R[i, j] (mean over seeds) {text}")
+    return head, rows, matrices
+
+
+def _continual(result: dict[str, Any]) -> bool:
+    report = result.get("techniques", {}).get("continual")
+    return isinstance(report, dict) and isinstance(report.get("scores"), dict)
+
+
+def adaptation_rows(run: RunData) -> tuple[list[str], list[list[str]]]:
+    """Test-time adaptation before and after: one row per recipe whose pillars report
+    ``*_unadapted`` metrics (mean ± std over seeds); empty when none does."""
+    pairs = (
+        ("generalization", "test_accuracy", "test"),
+        ("generalization", "shift_accuracy_mean", "shift mean"),
+        ("robustness", "mean_corruption_accuracy", "corruption mean"),
+    )
+    head = ["recipe", "split"]
+    head += ["unadapted", "adapted", "gain"]
+    rows: list[list[str]] = []
+    for recipe in run.recipes:
+        results = run.full(recipe)
+        for pillar, metric, label in pairs:
+            before, after = [], []
+            for r in results:
+                metrics = r.get("pillars", {}).get(pillar, {}).get("metrics", {})
+                if f"{metric}_unadapted" in metrics and metric in metrics:
+                    before.append(float(metrics[f"{metric}_unadapted"]["value"]))
+                    after.append(float(metrics[metric]["value"]))
+            if before:
+                gain = [a - b for a, b in zip(after, before, strict=True)]
+                rows.append([recipe, label, _mean_std(before), _mean_std(after), _mean_std(gain)])
+    return head, rows

@@ -93,7 +93,7 @@ class ContinualConfig:
         0, help="replay: buffer rows added to every batch (0: the training batch size)", min=0
     )
     ewc_lambda: float = option(
-        1000.0, help="ewc: penalty strength λ (λ/2 Σ F (θ - θ*)²)", min=0.0, exclusive_min=True
+        100.0, help="ewc: penalty strength λ (λ/2 Σ F (θ - θ*)²)", min=0.0, exclusive_min=True
     )
     fisher: Literal["sampled", "true", "empirical"] = option(
         "sampled",

@@ -117,6 +117,36 @@ CASES = [
         DIGITS + "[recipes]\nr = ['continual', 'peft']\n",
         ("continual", "conflicts", "peft"),
     ),
+    Case("meta unknown method", recipe("meta", "method = 'protonet'"), ("method", "'maml'")),
+    Case("meta one way", recipe("meta", "ways = 1"), ("ways", "1", "2")),
+    Case(
+        "meta ways beyond the meta-train classes",
+        recipe("meta", "ways = 8"),
+        ("meta", "10 classes", "ways <= classes - test_classes"),
+    ),
+    Case(
+        "meta too few held-out classes",
+        recipe("meta", "test_classes = 3"),
+        ("test_classes = 3", "fewer than ways = 5"),
+    ),
+    Case(
+        "meta episode larger than a class",
+        recipe("meta", "queries = 300"),
+        ("meta", "training rows", "queries"),
+    ),
+    Case("meta zero inner rate", recipe("meta", "inner_lr = 0.0"), ("inner_lr",)),
+    Case("meta reptile step above one", recipe("meta", "reptile_step = 2.0"), ("reptile_step",)),
+    Case("meta zero shots evaluated", recipe("meta", "eval_shots = [0]"), ("eval_shots",)),
+    Case(
+        "meta on text",
+        recipe("meta", "ways = 2", data='[data]\ndataset = "rotten_tomatoes"\n'),
+        ("'meta'", "text"),
+    ),
+    Case(
+        "meta with an ensemble",
+        DIGITS + "[recipes]\nr = ['meta', 'ensemble']\n",
+        ("conflicts",),
+    ),
 ]
 
 

@@ -47,6 +47,8 @@ def contract_task(kind: str, *names: str) -> Task:
     """The tiny task of ``kind``; with two inputs "a" and "b" of that kind (the same classes
     drawn twice, text in one vocabulary) when a technique needs several (``min_inputs``)."""
     first = tiny_task(kind)
+    if max(getattr(TECHNIQUES.get(n), "min_classes", 2) for n in names) > first.n_classes:
+        return _six_classes(first, tiny_task(kind, seed=1))
     if max(getattr(TECHNIQUES.get(n), "min_inputs", 1) for n in names) < 2:
         return first
     second = tiny_task(kind, seed=1)
@@ -59,6 +61,19 @@ def contract_task(kind: str, *names: str) -> Task:
     splits = {n: dataclasses.replace(s, x=x_of(n)) for n, s in first.splits.items()}
     inputs = {"a": first.inputs["x"], "b": first.inputs["x"]}
     return dataclasses.replace(first, name=f"{first.name}-pair", splits=splits, inputs=inputs)
+
+
+def _six_classes(first: Task, second: Task) -> Task:
+    """Two tiny tasks side by side, the second's classes renumbered 3..5 (for techniques that
+    hold classes out, ``min_classes``)."""
+    splits = {}
+    for name, a in first.splits.items():
+        b = second.splits[name]
+        assert isinstance(a.x, torch.Tensor) and isinstance(b.x, torch.Tensor)
+        x = torch.cat([a.x, b.x.flip(-1)])  # the second task's pattern mirrored: new classes
+        splits[name] = dataclasses.replace(a, x=x, y=torch.cat([a.y, b.y + 3]), texts=None)
+    names = (*first.class_names, "d", "e", "f")
+    return dataclasses.replace(first, name=f"{first.name}-six", splits=splits, class_names=names)
 
 
 def _tensors(x: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -30,6 +30,9 @@ def make_wrong():
 
 def not_a_model():
     return 42
+
+def make_bn_net():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10))
 """
 
 
@@ -193,3 +196,24 @@ def test_audit_names_a_damaged_ensemble_checkpoint(
     assert main([*argv, "digits", "--out", str(tmp_path / "a")]) != 0
     err = capsys.readouterr().err.strip()
     assert "member 0 does not match the model" in err and len(err.splitlines()) == 1
+
+
+def test_audit_with_test_time_adaptation(
+    user_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10))
+    weights = tmp_path / "bn.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    out = tmp_path / "a"
+    args = ["--model", "usernets:make_bn_net", "--weights", str(weights), "--data", "digits"]
+    code = main(["audit", *args, "--pillars", "generalization", "--adapt", "bn", "--out", str(out)])
+    assert code == 0
+    result = json.loads((out / "trials" / "audit" / "result.json").read_text())
+    metrics = result["pillars"]["generalization"]["metrics"]
+    assert "test_accuracy_unadapted" in metrics and result["config"]["adapt"] == "bn"
+    # a model without normalisation layers is refused in one line, naming the fix
+    plain = ["--model", "usernets:make_net", "--weights", str(user_model), "--data", "digits"]
+    code = main(["audit", *plain, "--adapt", "tent", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--adapt tent" in err and "model.norm" in err

@@ -51,6 +51,8 @@ class AuditRequest:
     output: Path
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    adapt: str | None = None
+    """Test-time adaptation to score with: "bn", "tent" or None."""
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "--seed")  # before any file is written, not in torch.manual_seed
@@ -190,6 +192,21 @@ def _load_audited(request: AuditRequest, task: Task) -> tuple[list[nn.Module], C
     return [model], None
 
 
+def _adaptation(request: AuditRequest, audited: nn.Module | Sequence[nn.Module]) -> list[Technique]:
+    """The ``tta`` technique ``--adapt`` asks for, checked against the model (none: [])."""
+    if request.adapt is None:
+        return []
+    from fivefold.techniques import TECHNIQUES
+
+    spec = TECHNIQUES.spec({"technique": "tta", "method": request.adapt}, "--adapt")
+    first = audited if isinstance(audited, nn.Module) else audited[0]
+    try:
+        spec.plugin.check_model(spec.config, first, ["tta"])
+    except ConfigError as err:
+        raise ConfigError(f"--adapt {request.adapt}: {err}") from None
+    return [spec.instantiate()]
+
+
 def run_audit(request: AuditRequest) -> dict[str, Any]:
     """Score the model on the chosen pillars; write result.json and scorecard.json."""
     start = time.perf_counter()
@@ -200,7 +217,8 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         model.eval()
     torch.manual_seed(request.seed)
     audited = members[0] if combiner is None else members
-    subject = audit_subject(audited, task, request.seed, combiner=combiner)
+    techniques = _adaptation(request, audited)
+    subject = audit_subject(audited, task, request.seed, techniques, combiner=combiner)
     metrics, pillars = score_subject(subject, task, request.pillars, request.seed)
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -211,6 +229,7 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
             "weights": str(request.weights),
             "data": to_dict(request.data),
             "pillars": {p.name: to_dict(p.config) for p in request.pillars},
+            "adapt": request.adapt,
         },
         "status": "ok",
         "error": None,

@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="data.KEY=VALUE",
         help="data option, e.g. --set data.sensitive=sex (repeatable)",
     )
+    audit.add_argument(
+        "--adapt",
+        choices=["bn", "tent"],
+        help="score the model with test-time adaptation (tta: bn or tent, default options); "
+        "unadapted accuracies are reported beside",
+    )
     audit.add_argument("--out", default="runs/audit", help="output folder")
     audit.add_argument("--seed", type=int, default=0, help="seed of sampled evaluations")
     lst = sub.add_parser("list", help="list registered plugins")

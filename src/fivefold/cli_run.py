@@ -118,6 +118,7 @@ def audit_command(args: Any) -> int:
         pillars=parse_pillars(args.pillars),
         output=Path(args.out),
         seed=args.seed,
+        adapt=getattr(args, "adapt", None),
     )
     console = Console(highlight=False)
     result = run_audit(request)

@@ -105,6 +105,24 @@ CASES = [
         recipe("continual", "on_drift = 'retrain'"),
         ("on_drift", "'retrain'", "'lr_boost'"),
     ),
+    Case(
+        "continual unknown detector option",
+        recipe(
+            "continual",
+            "scenario = 'stream', detector = 'adwin', detector_options = {deltaa = 0.1}",
+            data='[data]\ndataset = "sea_stream"\n',
+        ),
+        ("deltaa", "did you mean 'delta'"),
+    ),
+    Case(
+        "continual detector options without a detector",
+        recipe(
+            "continual",
+            "scenario = 'stream', detector_options = {delta = 0.1}",
+            data='[data]\ndataset = "sea_stream"\n',
+        ),
+        ("detector_options", "detector = 'none'"),
+    ),
     Case("continual tolerance above one", recipe("continual", "tolerance = 2.0"), ("tolerance",)),
     Case("continual tiny window", recipe("continual", "window = 2"), ("window", "10")),
     Case(

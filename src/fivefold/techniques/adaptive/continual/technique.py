@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -120,6 +120,11 @@ class ContinualConfig:
     chunk: int = option(10, help="stream: rows per test-then-train step", min=1, max=100_000)
     detector: Literal["none", "adwin", "page_hinkley", "kswin"] = option(
         "none", help="stream: river drift detector on the error stream"
+    )
+    detector_options: Mapping[str, float] | None = option(
+        None,
+        help="stream: options of the river detector, e.g. {delta = 0.0001} for adwin "
+        "(fewer false alarms) or {threshold = 80} for page_hinkley",
     )
     on_drift: Literal["lr_boost", "replay_refresh", "reset_head"] = option(
         "lr_boost",
@@ -217,6 +222,13 @@ class Continual(Technique):
                     f"continual scenario 'stream' needs data that arrive in order, and "
                     f"{task.name!r} has none: use sea_stream, hyperplane_stream, "
                     "agrawal_stream or rbf_stream, or scenario = 'class' | 'domain'"
+                )
+            if config.detector != "none":
+                make_detector(config.detector, config.detector_options, 0)  # checks the options
+            elif config.detector_options:
+                raise ConfigError(
+                    "continual.detector_options are set but detector = 'none': choose a "
+                    "detector (adwin, page_hinkley, kswin) or remove them"
                 )
             if config.strategy == "ewc":
                 raise ConfigError(
@@ -356,7 +368,7 @@ class Continual(Technique):
         detector = (
             None
             if cfg.detector == "none"
-            else make_detector(cfg.detector, None, child_seed(ctx.seed, "detector"))
+            else make_detector(cfg.detector, cfg.detector_options, child_seed(ctx.seed, "detector"))
         )
         buffer = (
             ReservoirBuffer(cfg.buffer, child_seed(ctx.seed, "continual_buffer"))

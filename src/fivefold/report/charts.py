@@ -270,11 +270,16 @@ def stream_chart(run: RunData) -> str:
             (float(x), float(y)) for x, y in zip(curve["index"], curve["accuracy"], strict=True)
         ]
         series.append(Series(recipe, points, colour(i)))
+        found = [float(d) for d in reports[0].get("detections", [])]
+        if found:
+            lowest = min(y for _, y in points)
+            marks = [(d, max(0.0, lowest - 0.01)) for d in found]
+            series.append(Series(f"{recipe}: detections", marks, colour(i), line=False))
         drifts = drifts or [int(p) for p in reports[0].get("drift_positions", [])]
         window = int(curve.get("window", 0))
     if not series:
         return ""
-    lows = [y for s in series for _, y in s.points]
+    lows = [y for s in series for _, y in s.points]  # detection marks sit below the curves
     lo, hi = max(0.0, min(lows) - 0.02), 1.0
     for p in drifts:
         series.append(Series(f"drift at {p}", [(float(p), lo), (float(p), hi)], "#999", True))
@@ -289,5 +294,5 @@ def stream_chart(run: RunData) -> str:
     return _figure(
         svg,
         f"Test-then-train accuracy over a sliding window of {window} rows (first seed); "
-        "dashed: the true drift positions.",
+        "dashed: the true drift positions; markers under a curve: where its detector fired.",
     )

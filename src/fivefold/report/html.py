@@ -13,8 +13,10 @@ from fivefold.report.scores import PILLAR_ORDER, SCORE_RULES
 from fivefold.report.svg import colour, esc, fmt, radar_chart, scatter_chart
 from fivefold.report.tables import (
     Cell,
+    accuracy_matrices,
     adaptation_rows,
     continual_rows,
+    few_shot_rows,
     headline_columns,
     member_rows,
     pareto_pairs,
@@ -266,11 +268,32 @@ def _members(run: RunData) -> str:
     )
 
 
+def _heatmap(recipe: str, grid: list[list[float]]) -> str:
+    """An accuracy matrix as a table shaded by value (darker: higher accuracy)."""
+    head = ["after \\ on", *(f"exp {j}" for j in range(len(grid)))]
+    rows = []
+    for i, line in enumerate(grid):
+        cells = [f"<th>exp {i}</th>"]
+        for v in line:
+            light = round(100 - 45 * max(0.0, min(1.0, v)))
+            text = "#fff" if v > 0.6 else "#000"
+            cells.append(
+                f"<td class='num' style='background:hsl(210,60%,{light}%);color:{text}'>"
+                f"{v:.2f}</td>"
+            )
+        rows.append(cells)
+    return (
+        f"<p class='muted'>{esc(recipe)}: accuracy matrix R[i, j] (rows: after experience i; "
+        "columns: test rows of experience j; mean over seeds)</p>"
+        + _table(f"matrix-{recipe}", head, rows)
+    )
+
+
 def _adaptive(run: RunData) -> str:
     """Continual learning (scores, accuracy matrices, the stream's prequential curve) and
     test-time adaptation before and after; empty when no recipe adapts."""
     parts = []
-    head, rows, matrices = continual_rows(run)
+    head, rows, _matrices = continual_rows(run)
     if rows:
         cells = [
             [
@@ -287,11 +310,29 @@ def _adaptive(run: RunData) -> str:
             "2017); recovery: rows after a drift until the windowed prequential accuracy is back "
             "within the tolerance of its pre-drift level.</p>"
             + _table("continual", [esc(h) for h in head], cells)
-            + "".join(f"<p class='muted matrix'>{esc(m)}</p>" for m in matrices)
+            + "".join(_heatmap(recipe, grid) for recipe, grid in accuracy_matrices(run).items())
         )
     chart = stream_chart(run)
     if chart:
         parts.append(f"<div class='charts'>{chart}</div>")
+    head, rows, notes = few_shot_rows(run)
+    if rows:
+        cells = [
+            [
+                f"<td>{esc(v)}</td>" if i < 2 else f"<td class='num'>{esc(v)}</td>"
+                for i, v in enumerate(r)
+            ]
+            for r in rows
+        ]
+        parts.append(
+            "<h3>Few-shot on held-out classes</h3><p class='muted'>Query accuracy on the same "
+            "episodes of classes no meta-learner saw: the meta-learned weights after a few SGD "
+            "steps on the support set, a fresh model fine-tuned on it, and a logistic probe on "
+            "a model trained on the other classes. Mean over seeds ± the 95 % interval over "
+            "episodes.</p>"
+            + _table("few-shot", [esc(h) for h in head], cells)
+            + "".join(f"<p class='muted'>{esc(n)}</p>" for n in notes)
+        )
     head, rows = adaptation_rows(run)
     if rows:
         cells = [

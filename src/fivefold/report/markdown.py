@@ -12,6 +12,7 @@ from fivefold.report.tables import (
     Cell,
     adaptation_rows,
     continual_rows,
+    few_shot_rows,
     headline_columns,
     member_rows,
     pareto_pairs,
@@ -104,6 +105,17 @@ def _adaptive(run: RunData) -> list[str]:
         lines += [_row([_md(h) for h in head]), _row(["---"] * 3 + ["---:"] * (len(head) - 3))]
         lines += [_row([_md(v) for v in r]) for r in rows]
         lines += ["", *(f"- {_md(m)}" for m in matrices), ""]
+    head, rows, notes = few_shot_rows(run)
+    if rows:
+        lines += [
+            "### Few-shot on held-out classes",
+            "",
+            "Mean over seeds ± 95 % interval over episodes.",
+            "",
+        ]
+        lines += [_row([_md(h) for h in head]), _row(["---"] * 2 + ["---:"] * 3)]
+        lines += [_row([_md(v) for v in r]) for r in rows]
+        lines += ["", *(f"- {_md(n)}" for n in notes), ""]
     head, rows = adaptation_rows(run)
     if rows:
         lines += ["### Test-time adaptation", "", "The same model without and with adaptation.", ""]

@@ -69,6 +69,8 @@ class Series:
     colour: str
     dashed: bool = False
     labels: list[str] = field(default_factory=list)
+    line: bool = True
+    """False: markers only (e.g. events along an axis), no connecting line."""
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -197,10 +199,12 @@ def line_chart(
         pts = sorted(s.points)
         path = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in pts)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
-        out.append(
-            f'<g class="series"><polyline points="{path}" fill="none" stroke="{s.colour}" '
-            f'stroke-width="2"{dash}/>'
+        line = (
+            f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>'
+            if s.line
+            else ""
         )
+        out.append(f'<g class="series">{line}')
         for x, y in pts:
             tip = f"{s.name}: {x_label} {fmt(x)} → {y_label} {fmt(y, 4)}"
             out.append(

@@ -271,6 +271,57 @@ ADAPTIVE_SCORES: tuple[tuple[str, str], ...] = (
 """(key of ``techniques.continual.scores``, column title) of the continual-learning table."""
 
 
+def accuracy_matrices(run: RunData) -> dict[str, list[list[float]]]:
+    """Per recipe with ``continual`` experiences, the mean accuracy matrix over seeds
+    (``R[i][j]``: accuracy on experience j's test rows after training on experience i)."""
+    out: dict[str, list[list[float]]] = {}
+    for recipe in run.recipes:
+        grids = [
+            r["techniques"]["continual"]["accuracy_matrix"]
+            for r in run.full(recipe)
+            if _continual(r) and r["techniques"]["continual"].get("accuracy_matrix")
+        ]
+        if grids and all(len(g) == len(grids[0]) for g in grids):
+            size = len(grids[0])
+            out[recipe] = [
+                [statistics.fmean(float(g[i][j]) for g in grids) for j in range(size)]
+                for i in range(size)
+            ]
+    return out
+
+
+def few_shot_rows(run: RunData) -> tuple[list[str], list[list[str]], list[str]]:
+    """The few-shot table of recipes with ``meta``: per recipe and evaluated setting, the
+    meta-learner's, the from-scratch and the linear-probe accuracy (mean over seeds of the
+    mean over episodes, ± the mean 95 % half-width over episodes), and one line per recipe
+    naming the held-out classes. Empty when no recipe meta-learns."""
+    head = ["recipe", "setting", "meta-learner", "from scratch", "pretrained probe"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for recipe in run.recipes:
+        reports = [
+            r["techniques"]["meta"]
+            for r in run.full(recipe)
+            if isinstance(r.get("techniques", {}).get("meta", {}).get("few_shot"), dict)
+        ]
+        if not reports:
+            continue
+        method = str(reports[0].get("method", "?"))
+        for setting in reports[0]["few_shot"]:
+            row = [recipe, setting.replace("_", " ")]
+            for name in (method, "scratch", "pretrained_probe"):
+                cells = [
+                    rep["few_shot"][setting][name] for rep in reports if setting in rep["few_shot"]
+                ]
+                mean = statistics.fmean(float(c["mean"]) for c in cells)
+                half = [float(c["ci95"]) for c in cells if _finite(c.get("ci95"))]
+                row.append(f"{mean:.4f} ± {statistics.fmean(half):.4f}" if half else f"{mean:.4f}")
+            rows.append(row)
+        held = ", ".join(str(c) for c in reports[0].get("meta_test_classes", []))
+        notes.append(f"{recipe} ({method}): held-out classes {held}")
+    return head, rows, notes
+
+
 def continual_rows(run: RunData) -> tuple[list[str], list[list[str]], list[str]]:
     """The continual-learning table: one row per recipe with ``continual`` (scenario,
     strategy, each score of :data:`ADAPTIVE_SCORES` the recipe has, mean ± std over seeds),

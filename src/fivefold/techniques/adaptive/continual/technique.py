@@ -119,7 +119,10 @@ class ContinualConfig:
     )
     chunk: int = option(10, help="stream: rows per test-then-train step", min=1, max=100_000)
     detector: Literal["none", "adwin", "page_hinkley", "kswin"] = option(
-        "none", help="stream: river drift detector on the error stream"
+        "none", help="stream: river drift detector on the error (or loss) stream"
+    )
+    signal: Literal["error", "loss"] = option(
+        "error", help="stream: what the detector watches: each row's 0/1 error or its loss"
     )
     detector_options: Mapping[str, float] | None = option(
         None,
@@ -385,6 +388,7 @@ class Continual(Technique):
             lr=ctx.train.lr,
             optimizer=optimizer,
             detector=detector,
+            signal=cfg.signal,
             on_drift="none" if detector is None else cfg.on_drift,
             boost=cfg.boost,
             boost_steps=cfg.boost_steps,

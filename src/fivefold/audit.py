@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fivefold.data import DataConfig, Task, load_task
+from fivefold.data import DataConfig, Task, load_evaluation_task
 from fivefold.errors import ConfigError, UserCodeError, did_you_mean, first_line
 from fivefold.pillars import PILLARS, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, environment, write_json
@@ -53,6 +53,9 @@ class AuditRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     adapt: str | None = None
     """Test-time adaptation to score with: "bn", "tent" or None."""
+    rows: str = "auto"
+    """Rows scored (:data:`fivefold.data.EVAL_ROWS`): "all", "test", or "auto" (a user file's
+    every row unless it has an official test split; a built-in dataset's test split)."""
 
     def __post_init__(self) -> None:
         check_seed(self.seed, "--seed")  # before any file is written, not in torch.manual_seed
@@ -210,7 +213,7 @@ def _adaptation(request: AuditRequest, audited: nn.Module | Sequence[nn.Module])
 def run_audit(request: AuditRequest) -> dict[str, Any]:
     """Score the model on the chosen pillars; write result.json and scorecard.json."""
     start = time.perf_counter()
-    task = load_task(request.data)
+    task, scored = load_evaluation_task(request.data, request.rows)
     members, combiner = _load_audited(request, task)
     for model in members:
         _check_outputs(model, task)
@@ -219,7 +222,13 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
     audited = members[0] if combiner is None else members
     techniques = _adaptation(request, audited)
     subject = audit_subject(audited, task, request.seed, techniques, combiner=combiner)
-    metrics, pillars = score_subject(subject, task, request.pillars, request.seed)
+    core, pillars = score_subject(
+        subject, task, request.pillars, request.seed, classes_option="--classes"
+    )
+    metrics = dict(core.metrics)
+    if task.info.get("evaluated_rows") == "all":  # train/val accuracies would repeat test's
+        metrics.pop("train_accuracy", None)
+        metrics.pop("val_accuracy", None)
     result = {
         "schema_version": SCHEMA_VERSION,
         "experiment": "audit",
@@ -236,6 +245,15 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         "environment": environment(),
         "model": {"name": request.model, **param_counts(subject)},
         "metrics": metrics,
+        "warnings": core.warnings,
+        "checks": core.checks,
+        "test_examples": core.examples,
+        "evaluation": {
+            "rows": scored,
+            "n_rows": len(task.test),
+            "class_order": list(task.class_names),
+            "class_order_given": bool(request.data.classes),
+        },
         "pillars": pillars,
     }
     if len(subject.members) > 1:

@@ -73,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         help="score the model with test-time adaptation (tta: bn or tent, default options); "
         "unadapted accuracies are reported beside",
     )
+    audit.add_argument(
+        "--rows",
+        choices=["auto", "all", "test"],
+        default="auto",
+        help="rows to score: all rows of the data, its test split, or auto (a file's every "
+        "row unless it has an official test split; a built-in dataset's test split)",
+    )
+    audit.add_argument(
+        "--classes",
+        metavar="NAME,NAME,...",
+        help="class order of the model's outputs, id 0 first, as the data writes the labels "
+        "(default: sorted; the order used is printed)",
+    )
     audit.add_argument("--out", default="runs/audit", help="output folder")
     audit.add_argument("--seed", type=int, default=0, help="seed of sampled evaluations")
     lst = sub.add_parser("list", help="list registered plugins")

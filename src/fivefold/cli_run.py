@@ -14,7 +14,7 @@ from fivefold.config import check_output_dir, load_experiment
 from fivefold.report.command import report_and_track
 from fivefold.report.terminal import print_scorecard
 from fivefold.results.files import Trial
-from fivefold.runner.run import plan_trials, run_experiment
+from fivefold.runner.run import plan_trials, run_experiment, validate_plan
 from fivefold.training.hooks import EpochCallback
 
 __all__ = ["audit_command", "run_command"]
@@ -38,10 +38,12 @@ def run_command(
     check_output_dir(exp.output_dir, "--out" if out else "output")
     console = Console(highlight=False)
     n = len(plan_trials(exp))
+    warnings = validate_plan(exp)
     console.print(
         f"[bold]{escape(exp.name)}[/]: {len(exp.recipes)} recipe(s) × {len(exp.seeds)} seed(s) "
         f"= {n} trial(s) on {escape(exp.data.dataset)} → {escape(str(exp.output_dir))}"
     )
+    print_warnings(warnings, console)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -69,6 +71,7 @@ def run_command(
             if trial in bars:
                 progress.remove_task(bars.pop(trial))
             console.print(_trial_line(trial, result))
+            print_warnings(result.get("warnings", []), console, indent="  ")
 
         summary = run_experiment(
             exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial, together=together
@@ -85,6 +88,8 @@ def run_command(
         else:
             console.print(f"{escape(which)}: seeds trained one by one ({escape(why)})")
     print_scorecard(summary.scorecard, console)
+    for recipe, entry in summary.scorecard["recipes"].items():
+        print_warnings(entry.get("warnings", []), console, prefix=f"{recipe}, ")
     console.print(f"results in {escape(str(exp.output_dir))} ({summary.seconds:.1f} s)")
     report_and_track(exp.output_dir, summary.results, tensorboard, mlflow, console)
     return 1 if summary.failed else 0
@@ -111,19 +116,39 @@ def audit_command(args: Any) -> int:
     unknown = [k for k in raw if k != "data"]
     if unknown:
         raise ConfigError(f"--set {unknown[0]}: audit only takes data.* options")
+    data = dict(raw.get("data", {}))
+    classes = getattr(args, "classes", None)
+    if classes is not None:
+        data["classes"] = [c.strip() for c in classes.split(",")]
     request = AuditRequest(
         model=args.model,
         weights=Path(args.weights),
-        data=data_config_for(args.data, raw.get("data", {})),
+        data=data_config_for(args.data, data),
         pillars=parse_pillars(args.pillars),
         output=Path(args.out),
         seed=args.seed,
         adapt=getattr(args, "adapt", None),
+        rows=getattr(args, "rows", "auto"),
     )
     console = Console(highlight=False)
     result = run_audit(request)
     from fivefold.results.scorecard import build_scorecard
 
+    evaluation = result["evaluation"]
+    order = ", ".join(f"{i} = {c}" for i, c in enumerate(evaluation["class_order"]))
+    given = evaluation["class_order_given"]
+    how = "as given by --classes" if given else "sorted; --classes sets it"
+    console.print(f"scored {escape(evaluation['rows'])}", soft_wrap=True)
+    console.print(f"class order: {escape(order)} ({how})", soft_wrap=True)
     print_scorecard(build_scorecard("audit", [result]), console)
+    print_warnings(result.get("warnings", []), console)
     console.print(f"results in {escape(str(request.output))}")
     return 0
+
+
+def print_warnings(
+    lines: Sequence[str], console: Console, *, indent: str = "", prefix: str = ""
+) -> None:
+    """Each warning on its own line, never cut: ``indent``, a yellow "!", ``prefix``, it."""
+    for line in lines:
+        console.print(f"{indent}[yellow]![/] {escape(prefix)}{escape(line)}", soft_wrap=True)

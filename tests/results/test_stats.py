@@ -54,14 +54,21 @@ def test_paired_t_test_matches_scipy(pairs: list[tuple[float, float]]) -> None:
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
     d = [y - x for x, y in pairs]
     if max(d) - min(d) < 1e-9 * (1 + max(abs(v) for v in d)):
-        return  # zero spread: scipy returns nan, we return 0 or 1 (tested below)
+        return  # zero spread: scipy returns nan, we return NaN or 1 (tested below)
     assert paired_t_test(a, b) == pytest.approx(stats.ttest_rel(b, a).pvalue, rel=1e-6, abs=1e-12)
 
 
 def test_paired_t_test_degenerate_cases() -> None:
     assert paired_t_test([1.0, 2.0], [1.0, 2.0]) == 1.0
-    assert paired_t_test([1.0, 2.0], [1.5, 2.5]) == 0.0
+    assert math.isnan(paired_t_test([1.0, 2.0], [1.5, 2.5]))  # no spread: no evidence
+    assert math.isnan(paired_t_test([0.7, 0.8, 0.9], [0.8, 0.9, 1.0]))  # equal up to rounding
     assert math.isnan(paired_t_test([1.0], [2.0]))
+
+
+def test_welch_t_test_degenerate_cases() -> None:
+    assert welch_t_test([1.0, 1.0], [1.0, 1.0, 1.0]) == 1.0
+    assert math.isnan(welch_t_test([1.0, 1.0], [1.5, 1.5]))
+    assert math.isnan(welch_t_test([1.0], [1.5, 2.0]))
 
 
 @given(st.lists(finite, min_size=2, max_size=6), st.lists(finite, min_size=2, max_size=6))
@@ -76,15 +83,16 @@ def test_welch_t_test_matches_scipy(a: list[float], b: list[float]) -> None:
 def test_compare_pairs_by_seed_whatever_the_order() -> None:
     base, other = [0.80, 0.82, 0.85], [0.90, 0.81, 0.84]  # seeds 0, 1, 2
     c = compare(base, [0, 1, 2], other[::-1], [2, 1, 0])
-    assert c.test == "paired t"
+    assert c.test == "paired t (seeds only)"
+    assert c.reason is None
     assert c.p_value == pytest.approx(stats.ttest_rel(other, base).pvalue)
     assert c.difference == pytest.approx(sum(other) / 3 - sum(base) / 3)
 
 
 def test_compare_uses_welch_when_seeds_differ() -> None:
-    c = compare([0.80, 0.82, 0.85], [0, 1, 2], [0.90, 0.91], [3, 4])
-    assert c.test == "Welch t"
-    expected = stats.ttest_ind([0.90, 0.91], [0.80, 0.82, 0.85], equal_var=False).pvalue
+    c = compare([0.80, 0.82, 0.85], [0, 1, 2], [0.90, 0.91, 0.86], [3, 4, 5])
+    assert c.test == "Welch t (seeds only)"
+    expected = stats.ttest_ind([0.90, 0.91, 0.86], [0.80, 0.82, 0.85], equal_var=False).pvalue
     assert c.p_value == pytest.approx(expected)
     assert c.significant == (expected < 0.05)
 
@@ -93,3 +101,4 @@ def test_single_seed_is_never_significant() -> None:
     c = compare([0.8], [0], [0.99], [0])
     assert math.isnan(c.p_value)
     assert not c.significant
+    assert c.reason == "too few seeds (1 < 3)"

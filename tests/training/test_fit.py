@@ -229,3 +229,36 @@ def test_member_fits_leave_the_parent_unchanged(tmp_path: Path) -> None:
         for a, b in zip(results[1].model.parameters(), alone.parameters(), strict=True)
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["member-0", "member-1"]
+
+
+def test_a_validation_split_too_small_to_select_on_keeps_the_last_epoch() -> None:
+    """3 val rows (an ArrowHead-sized split): no early stopping, the last epoch's weights,
+    exactly as training with selection switched off."""
+    full = blobs()
+    task = Task(
+        "blobs",
+        {**full.splits, "val": full.val.subset(torch.arange(3))},
+        full.inputs,
+        full.class_names,
+    )
+    small = fit(tiny_model(), task, FitContext(cfg(epochs=6, patience=1), seed=0))
+    assert len(small.history) == 6 and not small.stopped_early and small.best_epoch == 6
+    plain = fit(
+        tiny_model(),
+        task,
+        FitContext(cfg(epochs=6, patience=None, restore_best=False), seed=0),
+    )
+    for a, b in zip(small.model.parameters(), plain.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    selected = fit(tiny_model(), task, FitContext(cfg(epochs=6, min_val_rows=0), seed=0))
+    assert selected.best_epoch <= 6
+
+
+def test_validation_note_says_why_and_how_to_change_it() -> None:
+    from fivefold.training.fit import validation_note
+
+    note = validation_note(cfg(), 3)
+    assert note is not None and "3 rows, fewer than train.min_val_rows = 30" in note
+    assert "data.val_fraction" in note and "min_val_rows = 0" in note
+    assert validation_note(cfg(), 30) is None
+    assert validation_note(cfg(patience=None, restore_best=False), 3) is None

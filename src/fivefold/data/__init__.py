@@ -11,7 +11,7 @@ text encoding and shifts).
 
 from fivefold.data import arrays, clothing, drifting, files, images, tabular, text, timeseries
 from fivefold.data.config import DataConfig, ShiftConfig
-from fivefold.data.load import load_task
+from fivefold.data.load import EVAL_ROWS, load_evaluation_task, load_task
 from fivefold.data.raw import DATASETS, Loader, RawData
 from fivefold.data.shifts import apply_shifts, shift_split
 from fivefold.data.splits import (
@@ -45,6 +45,7 @@ del (
 
 __all__ = [
     "DATASETS",
+    "EVAL_ROWS",
     "DataConfig",
     "Inputs",
     "Loader",
@@ -59,6 +60,7 @@ __all__ = [
     "apply_shifts",
     "index_inputs",
     "input_length",
+    "load_evaluation_task",
     "load_task",
     "make_splits",
     "nested_label_subset",

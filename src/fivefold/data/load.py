@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from fivefold.data.config import DataConfig
+from fivefold.data.labels import check_classes, class_order, renumber
 from fivefold.data.raw import DATASETS, RawData
 from fivefold.data.shifts import apply_shifts
 from fivefold.data.splits import make_splits
@@ -16,7 +18,11 @@ from fivefold.data.text import WordVocab
 from fivefold.errors import ConfigError, DataError
 from fivefold.registry import did_you_mean
 
-__all__ = ["load_task", "select_inputs"]
+__all__ = ["EVAL_ROWS", "load_evaluation_task", "load_task", "select_inputs"]
+
+EVAL_ROWS = ("auto", "all", "test")
+"""Which rows an audit scores: "all" rows of the data, its "test" split, or "auto" (the test
+split where the data has an official one, every row of a user file without one)."""
 
 Splits = dict[str, Split]
 
@@ -190,10 +196,105 @@ def _info(
     return info
 
 
+def _raw(cfg: DataConfig) -> RawData:
+    raw = select_inputs(DATASETS.get(cfg.dataset, field="data.dataset")(cfg), cfg)
+    check_classes(raw, cfg)
+    class_order(raw.class_names, cfg.classes)  # a bad order fails before the data is split
+    return raw
+
+
+def _join(a: Split, b: Split) -> Split:
+    """The rows of ``a`` followed by those of ``b``."""
+    x: Inputs
+    if isinstance(a.x, dict):
+        assert isinstance(b.x, dict)
+        x = {k: torch.cat([a.x[k], b.x[k]]) for k in a.x}
+    else:
+        assert isinstance(b.x, torch.Tensor)
+        x = torch.cat([a.x, b.x])
+    group = None if a.group is None or b.group is None else torch.cat([a.group, b.group])
+    texts = None if a.texts is None or b.texts is None else (*a.texts, *b.texts)
+    return Split(x, torch.cat([a.y, b.y]), group, texts)
+
+
+def _build(
+    raw: RawData, cfg: DataConfig, splits: Splits, shifts: Splits, **info: str | int
+) -> Task:
+    new_id = class_order(raw.class_names, cfg.classes)
+    if new_id is not None:
+        for table in (splits, shifts):
+            for name, split in table.items():
+                table[name] = renumber(split, new_id)
+    inputs, encoder = _fit_inputs(raw, splits, shifts)
+    shifts.update(apply_shifts(splits["test"], inputs, cfg.shifts, cfg.split_seed))
+    return Task(
+        name=cfg.dataset,
+        splits=splits,
+        inputs=inputs,
+        class_names=cfg.classes or raw.class_names,
+        group_names=raw.group_names,
+        shifts=shifts,
+        text_encoder=encoder,
+        info={**_info(raw, cfg, splits), **raw.stream_info, **info},
+    )
+
+
+def load_evaluation_task(cfg: DataConfig, rows: str = "auto") -> tuple[Task, str]:
+    """The task an audit scores: its "test" split holds the rows to evaluate, as given.
+
+    A user's file is not split again at random (its rows may be the ones the model was
+    trained on): with ``rows = "all"`` (the default for a file without an official test
+    split) every row is scored; ``"test"`` scores the official test split of a dataset or an
+    npz file (``x_test``/``y_test``), or the seeded test split of a built-in dataset. The
+    evaluated rows also give the input statistics (standardisation, text vocabulary); no
+    validation split is made, so temperature scaling is skipped, and ``task.info`` has
+    ``evaluated_rows = "all"``.
+
+    Args:
+        cfg: the ``[data]`` config.
+        rows: one of :data:`EVAL_ROWS`.
+
+    Returns:
+        the task, and a line saying which rows are scored.
+
+    Raises:
+        ConfigError: ``rows = "test"`` for a file without a test split, or an unknown value.
+    """
+    if rows not in EVAL_ROWS:
+        raise ConfigError(f"--rows: expected one of {', '.join(EVAL_ROWS)}, got {rows!r}")
+    raw, source = _raw(cfg), cfg.path or cfg.dataset
+    if rows == "test" or (rows == "auto" and (cfg.path is None or raw.test is not None)):
+        if cfg.path is not None and raw.test is None:
+            raise ConfigError(
+                f"--rows test: {Path(cfg.path).name} has no test split (only npz files with "
+                "x_test/y_test have one); use --rows all to score every row"
+            )
+        task = _split_task(raw, cfg)
+        how = "official test split" if raw.test is not None else "test split"
+        seed = "" if raw.test is not None else f" (split_seed {cfg.split_seed})"
+        return task, f"{len(task.test)} rows: the {how} of {source}{seed}"
+    pool, shifts = hold_out_domains(raw, cfg)
+    every = pool if raw.test is None else _join(pool, raw.test)
+    empty = every.subset(torch.zeros(0, dtype=torch.int64))
+    splits = {"train": every, "val": empty, "test": every}
+    task = _build(raw, cfg, splits, shifts, evaluated_rows="all")
+    where = " (its test split included)" if raw.test is not None else ""
+    return task, f"all {len(every)} rows of {source}{where}"
+
+
+def _split_task(raw: RawData, cfg: DataConfig) -> Task:
+    pool, shifts = hold_out_domains(raw, cfg)
+    splits = make_splits(pool, raw.test, cfg, len(raw.class_names))
+    if raw.stream is not None:
+        splits["stream"] = raw.stream
+    return _build(raw, cfg, splits, shifts)
+
+
 def load_task(cfg: DataConfig) -> Task:
     """Load ``data.dataset`` and turn it into a :class:`Task`.
 
-    Steps: the registered loader reads the data; ``data.inputs`` keeps some of its inputs;
+    Steps: the registered loader reads the data; a target that looks continuous is refused
+    and ``data.classes`` renumbers the classes; ``data.inputs`` keeps some of its inputs;
     held-out domains become shift splits; the
     pool is split (test unless official, then val, ``max_train``, ``label_fraction``);
     tabular columns are standardised and texts encoded with train statistics; then the
@@ -210,20 +311,4 @@ def load_task(cfg: DataConfig) -> Task:
         ConfigError: unknown dataset, or options that do not fit the data.
         DataError: missing or malformed data files.
     """
-    raw = select_inputs(DATASETS.get(cfg.dataset, field="data.dataset")(cfg), cfg)
-    pool, shifts = hold_out_domains(raw, cfg)
-    splits = make_splits(pool, raw.test, cfg, len(raw.class_names))
-    if raw.stream is not None:
-        splits["stream"] = raw.stream
-    inputs, encoder = _fit_inputs(raw, splits, shifts)
-    shifts.update(apply_shifts(splits["test"], inputs, cfg.shifts, cfg.split_seed))
-    return Task(
-        name=cfg.dataset,
-        splits=splits,
-        inputs=inputs,
-        class_names=raw.class_names,
-        group_names=raw.group_names,
-        shifts=shifts,
-        text_encoder=encoder,
-        info={**_info(raw, cfg, splits), **raw.stream_info},
-    )
+    return _split_task(_raw(cfg), cfg)

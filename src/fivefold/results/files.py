@@ -108,7 +108,8 @@ def validate_result(data: object) -> str | None:
     version = data.get("schema_version")
     if type(version) is not int or version != SCHEMA_VERSION:  # True == 1, hence the type check
         return f"schema_version is {_kind(version)}, expected {SCHEMA_VERSION}"
-    for check in (_check_header, _check_trial, _check_status, _check_metrics, _check_pillars):
+    checks = (_check_header, _check_trial, _check_status, _check_metrics, _check_pillars)
+    for check in (*checks, _check_evidence):
         reason = check(data)
         if reason is not None:
             return reason
@@ -251,6 +252,26 @@ def _check_pillar_metrics(metrics: dict[str, Any]) -> str | None:
         )
         if not ok:
             return f"metrics.{name} should be {{value: number or NaN, higher_is_better: bool}}"
+    return None
+
+
+def _check_evidence(data: dict[str, Any]) -> str | None:
+    """``warnings`` (strings) and ``test_examples`` (per-row ``correct`` 0/1 string and
+    ``nll`` numbers of one length), where present: the scorecard reads both."""
+    warnings = data.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return "warnings should be a list of strings"
+    examples = data.get("test_examples")
+    if examples is None:
+        return None
+    bad = "test_examples should hold 'correct' (a string of 0/1) and 'nll' (numbers), per row"
+    if not isinstance(examples, dict) or not examples:
+        return None if examples == {} else bad
+    correct, nll = examples.get("correct"), examples.get("nll")
+    if not isinstance(correct, str) or set(correct) - {"0", "1"}:
+        return bad
+    if not isinstance(nll, list) or len(nll) != len(correct) or not all(map(_is_metric, nll)):
+        return bad
     return None
 
 

@@ -43,11 +43,19 @@ def build_scorecard(experiment: str, results: Sequence[dict[str, Any]]) -> dict[
     headlines: dict[str, str] = {}
     for result in results:
         recipe = result["trial"]["recipe"]
-        entry = recipes.setdefault(recipe, {"n_ok": 0, "n_failed": 0, "values": {}, "seeds": {}})
+        entry = recipes.setdefault(
+            recipe, {"n_ok": 0, "n_failed": 0, "values": {}, "seeds": {}, "warnings": {}}
+        )
         if result["status"] != "ok" or result["trial"]["fraction"] < 1.0:
             entry["n_failed"] += result["status"] != "ok"
             continue
         entry["n_ok"] += 1
+        examples = result.get("test_examples")
+        if isinstance(examples, dict):
+            entry.setdefault("examples", {})[result["trial"]["seed"]] = examples
+        for line in result.get("warnings", []):
+            kind = line.split(":", 1)[0]
+            entry["warnings"].setdefault(kind, []).append((result["trial"]["seed"], line))
         for name, (value, higher) in _trial_metrics(result).items():
             entry["values"].setdefault(name, ([], higher))[0].append(value)
             entry["seeds"].setdefault(name, []).append(result["trial"]["seed"])
@@ -56,7 +64,8 @@ def build_scorecard(experiment: str, results: Sequence[dict[str, Any]]) -> dict[
     summary = {name: _summarise(entry) for name, entry in recipes.items()}
     baseline = baseline_recipe(results)
     if baseline is not None and baseline in summary:
-        _add_comparisons(summary, baseline)
+        examples = {name: entry.get("examples", {}) for name, entry in recipes.items()}
+        _add_comparisons(summary, baseline, examples)
     return {
         "experiment": experiment,
         "headlines": [*HEADLINE_METRICS, *headlines.values()],
@@ -83,7 +92,21 @@ def _summarise(entry: dict[str, Any]) -> dict[str, Any]:
             "ci95": _finite(t_interval(values)),
             "higher_is_better": higher,
         }
-    return {"n_ok": entry["n_ok"], "n_failed": entry["n_failed"], "metrics": metrics}
+    return {
+        "n_ok": entry["n_ok"],
+        "n_failed": entry["n_failed"],
+        "metrics": metrics,
+        "warnings": [_warning_line(found) for found in entry["warnings"].values()],
+    }
+
+
+def _warning_line(found: list[tuple[int, str]]) -> str:
+    """One line per kind of warning: the seeds it concerns and the first seed's message."""
+    seeds = sorted({seed for seed, _ in found})
+    first_seed, message = min(found)
+    which = "seed" if len(seeds) == 1 else "seeds"
+    example = "" if len(seeds) == 1 else f" (seed {first_seed})"
+    return f"{which} {', '.join(map(str, seeds))}: {message}{example}"
 
 
 def baseline_recipe(results: Sequence[dict[str, Any]]) -> str | None:
@@ -99,9 +122,36 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _add_comparisons(summary: dict[str, Any], baseline: str) -> None:
-    """Add ``vs_baseline`` (difference, p-value, test, significant) to every other recipe's
-    metrics that the baseline also has."""
+EXAMPLE_SCORES = {
+    "test_accuracy": "correct",
+    "generalization.test_accuracy": "correct",
+    "test_nll": "nll",
+}
+"""Metrics that are means over test rows, and the per-row score in ``test_examples`` whose
+mean they are: their tests count the test set's sampling noise as well as the seeds'."""
+
+
+def _per_example(
+    examples: dict[int, dict[str, Any]], seeds: Sequence[int], metric: str
+) -> list[list[float]] | None:
+    """Per seed (in ``seeds`` order) the per-row scores of ``metric``; None when a seed lacks
+    them or the rows differ in number."""
+    key = EXAMPLE_SCORES.get(metric)
+    if key is None or any(s not in examples or key not in examples[s] for s in seeds):
+        return None
+    rows: list[list[float]] = []
+    for s in seeds:
+        raw = examples[s][key]
+        values = [float(c == "1") for c in raw] if isinstance(raw, str) else [float(v) for v in raw]
+        rows.append(values)
+    return rows if len({len(r) for r in rows}) == 1 else None
+
+
+def _add_comparisons(
+    summary: dict[str, Any], baseline: str, examples: dict[str, dict[int, dict[str, Any]]]
+) -> None:
+    """Add ``vs_baseline`` (difference, p-value, test, significant, and why untested) to every
+    other recipe's metrics that the baseline also has."""
     base = summary[baseline]["metrics"]
     for recipe, entry in summary.items():
         if recipe == baseline:
@@ -110,10 +160,18 @@ def _add_comparisons(summary: dict[str, Any], baseline: str) -> None:
             if name not in base:
                 continue
             b = base[name]
-            c = compare(b["values"], b["seeds"], m["values"], m["seeds"])
+            c = compare(
+                b["values"],
+                b["seeds"],
+                m["values"],
+                m["seeds"],
+                base_examples=_per_example(examples[baseline], b["seeds"], name),
+                other_examples=_per_example(examples[recipe], m["seeds"], name),
+            )
             m["vs_baseline"] = {
                 "difference": c.difference,
                 "p_value": _finite(c.p_value),
                 "test": c.test,
                 "significant": c.significant,
+                "reason": c.reason,
             }

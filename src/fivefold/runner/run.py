@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fivefold.config import Experiment, inside
+from fivefold.data.task import Task
 from fivefold.errors import ConfigError
 from fivefold.models import prepare_task
 from fivefold.pillars.base import Pillar
@@ -18,12 +21,15 @@ from fivefold.results.scorecard import build_scorecard
 from fivefold.runner.executors import run_local, run_pool
 from fivefold.runner.trial import cached_task, model_spec, refit_pillars, trial_dir
 from fivefold.techniques.base import check_model, check_task
+from fivefold.training.config import TrainConfig
+from fivefold.training.fit import validation_note
 from fivefold.training.hooks import EpochCallback
 
 __all__ = [
     "RunSummary",
     "attach_refit_pillars",
     "plan_trials",
+    "plan_warnings",
     "run_experiment",
     "validate_plan",
 ]
@@ -43,6 +49,8 @@ class RunSummary:
     together: list[tuple[str, float, list[int], str | None]] = field(default_factory=list)
     """(recipe, label fraction, seeds, why they ran one by one or None) of each group of seeds
     tried together."""
+    warnings: list[str] = field(default_factory=list)
+    """Warnings about the plan (split sizes), before any trial ran."""
 
 
 def plan_trials(exp: Experiment) -> list[Trial]:
@@ -58,11 +66,14 @@ def plan_trials(exp: Experiment) -> list[Trial]:
     ]
 
 
-def validate_plan(exp: Experiment) -> None:
+def validate_plan(exp: Experiment) -> list[str]:
     """Load the data and check the model and every recipe against it before any training.
 
     Splits too small to hold rows are rejected while the data loads; each technique checks
     the model it would adapt (:meth:`~fivefold.training.hooks.Technique.check_model`).
+
+    Returns:
+        warnings about splits too small for what they are used for (:func:`plan_warnings`).
 
     Raises:
         FivefoldError: the data cannot be loaded or a recipe cannot run on it.
@@ -73,6 +84,44 @@ def validate_plan(exp: Experiment) -> None:
     for recipe, specs in exp.recipes.items():
         check_task(recipe, specs, prepared)
         check_model(recipe, specs, spec, prepared)
+    return plan_warnings(task, exp.train)
+
+
+SMALL_CLASS_ROWS = 5
+"""A class with fewer training rows than this is too small to learn reliably."""
+
+SMALL_TEST_ROWS = 100
+"""Below this many test rows, one row moves accuracy by more than a point."""
+
+
+def plan_warnings(task: Task, train: TrainConfig) -> list[str]:
+    """Warnings about split sizes against the number of classes, before training.
+
+    - the validation split too small to select an epoch on (:func:`validation_note`);
+    - a class with fewer than :data:`SMALL_CLASS_ROWS` training rows;
+    - a test split under :data:`SMALL_TEST_ROWS` rows, whose accuracy moves in large steps.
+    """
+    out: list[str] = []
+    note = validation_note(train, len(task.val))
+    if note:
+        out.append(f"small validation split: {note}")
+    counts = torch.bincount(task.train.y[task.train.y >= 0], minlength=task.n_classes)
+    fewest = int(counts.argmin())
+    if int(counts[fewest]) < SMALL_CLASS_ROWS:
+        name = task.class_names[fewest]
+        out.append(
+            f"small classes: the train split holds {len(task.train)} labelled rows for "
+            f"{task.n_classes} classes, {int(counts[fewest])} of them {name!r}; a class with "
+            f"fewer than {SMALL_CLASS_ROWS} rows is hard to learn, and scores on it are noisy"
+        )
+    n_test = len(task.test)
+    if 0 < n_test < SMALL_TEST_ROWS:
+        out.append(
+            f"small test split: {n_test} rows, so one row moves accuracy by "
+            f"{100 / n_test:.1f} points; the scorecard's tests count this noise, and a "
+            "difference of a few points may well be chance"
+        )
+    return out
 
 
 def _is_done(
@@ -125,7 +174,7 @@ def run_experiment(
     start = time.perf_counter()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers: expected a whole number of processes >= 1, got {workers!r}")
-    validate_plan(exp)
+    warnings = validate_plan(exp)
     trials = plan_trials(exp)
     set_aside: list[tuple[Path, str]] = []
     done = {t: r for t in trials if (r := _is_done(exp, t, set_aside)) is not None}
@@ -148,10 +197,11 @@ def run_experiment(
     ordered = [results[t] for t in trials]
     attach_refit_pillars(exp, trials, ordered)
     scorecard = build_scorecard(exp.name, ordered)
+    scorecard["warnings"] = warnings
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
     seconds = time.perf_counter() - start
-    return RunSummary(ordered, len(done), scorecard, seconds, failed, set_aside, groups)
+    return RunSummary(ordered, len(done), scorecard, seconds, failed, set_aside, groups, warnings)
 
 
 def attach_refit_pillars(

@@ -24,12 +24,12 @@ from fivefold.models import MODELS, build_model, default_model_name, prepare_tas
 from fivefold.models.base import ModelSpec
 from fivefold.pillars.base import Pillar, PillarSpec, Subject
 from fivefold.results.files import SCHEMA_VERSION, Trial, environment, write_json
-from fivefold.runner.metrics import core_metrics, members_summary
+from fivefold.runner.metrics import CoreScores, core_metrics, members_summary
 from fivefold.schema import to_dict
 from fivefold.seeding import seed_everything
 from fivefold.techniques.base import check_task
 from fivefold.training.config import TrainConfig
-from fivefold.training.fit import compose_fit, fit
+from fivefold.training.fit import compose_fit, fit, validation_note
 from fivefold.training.hooks import (
     EpochCallback,
     FitContext,
@@ -225,13 +225,17 @@ def _evaluate(
     subject = Subject(fitted.model, eval_batch_size=exp.train.eval_batch_size)
     subject = compose_subject(techniques, subject, task, prepared.ctx)
     specs = exp.pillars if trial.fraction >= 1.0 else ()
-    metrics, pillars = score_subject(subject, task, specs, trial.seed)
+    core, pillars = score_subject(subject, task, specs, trial.seed)
+    note = validation_note(prepared.ctx.train, len(task.val))
     out: dict[str, Any] = {
         "model": {"name": prepared.spec.name, **param_counts(subject)},
         "training": _training_summary(fitted),
         # adapt_subject reports into the context after fit returned its own copy of extras
         "techniques": {**prepared.ctx.extras, **fitted.extras},
-        "metrics": metrics,
+        "metrics": core.metrics,
+        "warnings": [*([note] if note else []), *core.warnings],
+        "checks": core.checks,
+        "test_examples": core.examples,
         "pillars": pillars,
         "timings": {
             "setup_s": prepared.setup_s,
@@ -257,23 +261,29 @@ def _add_technique_metrics(techniques: dict[str, Any], pillars: dict[str, Any]) 
 
 
 def score_subject(
-    subject: Subject, task: Task, specs: Sequence[PillarSpec], seed: int
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """The core metrics and the result JSON of every pillar in ``specs`` scoring one model.
+    subject: Subject,
+    task: Task,
+    specs: Sequence[PillarSpec],
+    seed: int,
+    *,
+    classes_option: str = "data.classes",
+) -> tuple[CoreScores, dict[str, Any]]:
+    """The core metrics (with their trust warnings) and the result JSON of every pillar in
+    ``specs`` scoring one model (``classes_option``: how the user sets the class order).
 
     Each starts from the subject as ``adapt_subject`` handed it over (``reset()`` first), so a
     subject that adapts while evaluated gives every pillar the same start, whatever the order.
     Pillars computed from refit trials are left out (see :func:`refit_pillars`).
     """
     subject.reset()
-    metrics = core_metrics(subject, task)
+    core = core_metrics(subject, task, classes_option=classes_option)
     pillars = {}
     for spec in specs:
         pillar = spec.instantiate()
         if not pillar.needs_refits:
             subject.reset()
             pillars[spec.name] = pillar.evaluate(subject, task, seed).to_json()
-    return metrics, pillars
+    return core, pillars
 
 
 def refit_pillars(exp: Experiment) -> list[tuple[str, Pillar]]:

@@ -39,6 +39,12 @@ class TrainConfig:
     restore_best: bool = option(
         True, help="end with the best weights by `monitor` (false: keep the last epoch's)"
     )
+    min_val_rows: int = option(
+        30,
+        help="validation rows needed to select an epoch on; with fewer, early stopping is off "
+        "and the last epoch's weights are kept (0: always select)",
+        min=0,
+    )
     eval_batch_size: int = option(1024, help="samples per evaluation forward pass", min=1)
     checkpoint: bool = option(True, help="save the best weights as model.safetensors")
     threads: int | None = option(

@@ -43,6 +43,7 @@ __all__ = [
     "compose_fit",
     "cross_entropy_step",
     "fit",
+    "validation_note",
 ]
 
 
@@ -83,7 +84,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
     )
-    stopper = _EarlyStopper(cfg)
+    stopper = _EarlyStopper(cfg, len(task.val))
     files = ctx.files_dir
     if files is not None:
         files.mkdir(parents=True, exist_ok=True)
@@ -127,8 +128,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
             ctx.on_epoch(epoch + 1, cfg.epochs, record)
         if stopper.update(record, model):
             break
-    if cfg.restore_best:
-        stopper.restore(model)
+    stopper.restore(model)
     if cfg.checkpoint and files is not None:
         save_weights(model, files / "model.safetensors")
     return FitResult(
@@ -213,17 +213,41 @@ def _log_epoch(workdir: Path | None, record: dict[str, float]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-class _EarlyStopper:
-    """Keeps the best weights by the monitored validation metric; says when to stop."""
+def validation_note(cfg: TrainConfig, n_val: int) -> str | None:
+    """The line saying that ``n_val`` validation rows are too few to select an epoch on, so
+    that training keeps the last epoch's weights without early stopping; None when they are
+    enough (``train.min_val_rows``) or nothing is selected anyway."""
+    if n_val >= cfg.min_val_rows or (cfg.patience is None and not cfg.restore_best):
+        return None
+    return (
+        f"the validation split holds {n_val} rows, fewer than train.min_val_rows = "
+        f"{cfg.min_val_rows}: too few to select an epoch on, so early stopping is off and the "
+        "last epoch's weights are kept; raise data.val_fraction for a larger validation split, "
+        "or set train.min_val_rows = 0 to select on it anyway"
+    )
 
-    def __init__(self, cfg: TrainConfig) -> None:
+
+class _EarlyStopper:
+    """Keeps the best weights by the monitored validation metric; says when to stop.
+
+    A validation split smaller than ``train.min_val_rows`` is too noisy to select an epoch on
+    (3 rows measure accuracy in steps of a third): early stopping is then off and the last
+    epoch's weights are kept (:func:`validation_note` says so).
+    """
+
+    def __init__(self, cfg: TrainConfig, n_val: int) -> None:
         self.monitor = cfg.monitor
-        self.patience = cfg.patience
+        self.select = n_val >= cfg.min_val_rows
+        self.patience = cfg.patience if self.select else None
+        self.restore_best = cfg.restore_best and self.select
         self.best = math.inf
         self.best_epoch = 0
         self.state: dict[str, torch.Tensor] | None = None
 
     def update(self, record: dict[str, float], model: nn.Module) -> bool:
+        if not self.select:
+            self.best_epoch = int(record["epoch"])
+            return False
         value = record[self.monitor]
         score = -value if self.monitor == "val_accuracy" else value
         if score < self.best or self.state is None:
@@ -233,5 +257,6 @@ class _EarlyStopper:
         return self.patience is not None and record["epoch"] - self.best_epoch >= self.patience
 
     def restore(self, model: nn.Module) -> None:
-        if self.state is not None:
+        """Load the best weights, where ``restore_best`` asks for them and they were kept."""
+        if self.restore_best and self.state is not None:
             model.load_state_dict(self.state)

@@ -190,7 +190,7 @@ def fit_together(
             ctx,
             torch.arange(n_rows) if rows is None else rows[k],
             [],
-            _EarlyStopper(ctx.train),
+            _EarlyStopper(ctx.train, len(task.val)),
         )
         for k, ctx in enumerate(ctxs)
     ]
@@ -264,8 +264,7 @@ def fit_together(
     results = []
     for k, (m, model) in enumerate(zip(members, models, strict=True)):
         model.load_state_dict(m.final if m.final is not None else stacked.member_state(k))
-        if cfg.restore_best:
-            m.stopper.restore(model)
+        m.stopper.restore(model)
         files = m.ctx.files_dir
         if cfg.checkpoint and files is not None:
             save_weights(model, files / "model.safetensors")

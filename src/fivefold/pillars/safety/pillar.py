@@ -108,17 +108,62 @@ def _calibration(y: Array, logits: Array, val: tuple[Array, Array] | None, bins:
     return part
 
 
+MIN_TEMPERATURE_ROWS = 50
+"""Validation rows needed before temperature scaling is trusted (one parameter, but its
+fit on a few dozen rows swings with each of them)."""
+
+TEMPERATURE_FOLDS = 5
+
+
+def _held_out_nll(y: Array, logits: Array, folds: int = TEMPERATURE_FOLDS) -> tuple[float, float]:
+    """K-fold cross-validated NLL on the val rows at T = 1 and with T fitted on the other
+    folds (a fixed permutation, so the check is deterministic)."""
+    order = np.random.default_rng(0).permutation(len(y))
+    raw, scaled = 0.0, 0.0
+    for k in range(folds):
+        held = order[k::folds]
+        fit = np.setdiff1d(order, held)
+        t = M.fit_temperature(logits[fit], y[fit])
+        raw += M.temperature_nll(logits[held], y[held], 1.0) * len(held)
+        scaled += M.temperature_nll(logits[held], y[held], t) * len(held)
+    return raw / len(y), scaled / len(y)
+
+
 def _temperature(val: tuple[np.ndarray, np.ndarray], notes: list[str]) -> float:
-    """T fitted on the val split; T = 1 when the fit is ill-posed (no misclassified sample)."""
+    """T fitted on the val split, kept only when the fit is trustworthy; else T = 1.
+
+    Trustworthy: the val split has at least :data:`MIN_TEMPERATURE_ROWS` rows, a misclassified
+    one (else the NLL keeps falling as T → 0), and T fitted on part of it lowers the NLL of
+    the rest (``TEMPERATURE_FOLDS``-fold cross-validation): a fit that would make held-out
+    NLL worse is not applied.
+    """
     y_val, logits_val = val
+    unchanged = "T = 1 kept (the _scaled metrics equal the raw ones)"
+    if len(y_val) < MIN_TEMPERATURE_ROWS:
+        notes.append(
+            f"temperature scaling not applied: the val split holds {len(y_val)} rows, fewer "
+            f"than the {MIN_TEMPERATURE_ROWS} a trustworthy fit needs; {unchanged}"
+        )
+        return 1.0
     if bool(np.all(logits_val.argmax(1) == y_val)):
         notes.append(
             "temperature scaling not fitted: every val sample is classified correctly, so the "
-            "val NLL keeps falling as T → 0; T = 1 kept (the _scaled metrics equal the raw ones)"
+            f"val NLL keeps falling as T → 0; {unchanged}"
         )
         return 1.0
     t = M.fit_temperature(logits_val, y_val)
-    notes.append(f"temperature scaling fitted on the val split: T = {t:.4g}")
+    raw, scaled = _held_out_nll(y_val, logits_val)
+    if not scaled < raw:
+        notes.append(
+            f"temperature scaling not applied: T = {t:.4g} fitted on the val split made its "
+            f"held-out NLL worse in {TEMPERATURE_FOLDS}-fold cross-validation ({raw:.4f} → "
+            f"{scaled:.4f}); {unchanged}"
+        )
+        return 1.0
+    notes.append(
+        f"temperature scaling fitted on the val split: T = {t:.4g} (held-out val NLL "
+        f"{raw:.4f} → {scaled:.4f} in {TEMPERATURE_FOLDS}-fold cross-validation)"
+    )
     if t < 0.06 or t > 19.0:
         notes.append("the fitted temperature is at its search bound; treat it with care")
     return t

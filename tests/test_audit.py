@@ -176,7 +176,9 @@ def test_audit_scores_an_ensemble_checkpoint_as_the_ensemble(
     assert result["model"]["params_per_member"] == [650, 650, 650]
     assert result["members"]["members"] == 3
     # the ensemble's test accuracy is that of the members' mean probability
-    task = audit.load_task(audit.data_config_for("digits", {}))
+    from fivefold.data import load_task
+
+    task = load_task(audit.data_config_for("digits", {}))
     with torch.no_grad():
         prob = torch.stack([torch.softmax(m(task.test.x), 1) for m in members]).mean(0)
     want = M.accuracy(task.test.y.numpy(), prob.double().numpy())

@@ -251,8 +251,8 @@ def run_audit(request: AuditRequest) -> dict[str, Any]:
         "evaluation": {
             "rows": scored,
             "n_rows": len(task.test),
-            "class_order": list(task.class_names),
-            "class_order_given": bool(request.data.classes),
+            "classes": list(task.class_names),
+            "classes_given": bool(request.data.classes),
         },
         "pillars": pillars,
     }

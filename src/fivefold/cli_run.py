@@ -135,8 +135,8 @@ def audit_command(args: Any) -> int:
     from fivefold.results.scorecard import build_scorecard
 
     evaluation = result["evaluation"]
-    order = ", ".join(f"{i} = {c}" for i, c in enumerate(evaluation["class_order"]))
-    given = evaluation["class_order_given"]
+    order = ", ".join(f"{i} = {c}" for i, c in enumerate(evaluation["classes"]))
+    given = evaluation["classes_given"]
     how = "as given by --classes" if given else "sorted; --classes sets it"
     console.print(f"scored {escape(evaluation['rows'])}", soft_wrap=True)
     console.print(f"class order: {escape(order)} ({how})", soft_wrap=True)

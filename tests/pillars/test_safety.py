@@ -225,13 +225,59 @@ def test_temperature_not_fitted_when_val_is_perfectly_classified() -> None:
     from fivefold.pillars.safety.pillar import _temperature
 
     notes: list[str] = []
-    y = np.array([0, 1, 0, 1])
-    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.5], [0.2, 0.4]])
+    y = np.tile([0, 1, 0, 1], 15)  # 60 rows: enough to fit on
+    logits = np.tile([[2.0, 0.0], [0.0, 3.0], [1.0, 0.5], [0.2, 0.4]], (15, 1))
     assert _temperature((y, logits), notes) == 1.0
     assert "not fitted" in notes[0]
     wrong = logits.copy()
-    wrong[0] = [0.0, 2.0]
-    assert _temperature((y, wrong), []) != 1.0
+    wrong[::4] = [0.0, 2.0]  # a quarter confidently wrong: T > 1 lowers held-out NLL
+    assert _temperature((y, wrong), []) > 1.0
+
+
+def test_temperature_needs_enough_val_rows() -> None:
+    """46 rows (the case that raised NLL from 0.30 to 0.72): not applied, and said why."""
+    from fivefold.pillars.safety.pillar import _temperature
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=46)
+    logits = rng.normal(size=(46, 2)) * 4
+    notes: list[str] = []
+    assert _temperature((y, logits), notes) == 1.0
+    assert "46 rows, fewer than the 50" in notes[0]
+
+
+def _calibrated(seed: int, n: int = 60, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn from the model's own probabilities (calibrated), logits times ``scale``."""
+    rng = np.random.default_rng(seed)
+    margin = rng.normal(0, 2, size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(np.int64)
+    return y, np.stack([np.zeros(n), scale * margin], 1)
+
+
+def test_temperature_is_not_applied_when_it_makes_held_out_nll_worse() -> None:
+    """A calibrated model on 60 rows: the in-sample fit moves T anyway, cross-validation
+    shows it only suits the rows it was fitted on, and T = 1 is kept."""
+    from fivefold.pillars.metrics import temperature_nll
+    from fivefold.pillars.safety.pillar import _held_out_nll, _temperature
+
+    y, logits = _calibrated(0)
+    raw, scaled = _held_out_nll(y, logits)
+    assert scaled > raw
+    assert raw == pytest.approx(temperature_nll(logits, y, 1.0))  # K-fold NLL at T = 1
+    notes: list[str] = []
+    assert _temperature((y, logits), notes) == 1.0
+    assert "made its held-out NLL worse" in notes[0]
+    kept = sum(_temperature(_calibrated(s), []) == 1.0 for s in range(20))
+    assert kept >= 10  # most calibrated models keep T = 1
+
+
+def test_temperature_is_applied_to_an_overconfident_model() -> None:
+    from fivefold.pillars.safety.pillar import _temperature
+
+    y, logits = _calibrated(0, n=200, scale=4.0)  # logits 4x too large
+    notes: list[str] = []
+    t = _temperature((y, logits), notes)
+    assert 2.5 < t < 6.0 and "held-out val NLL" in notes[0]
 
 
 def ensemble_subject(task: Task, k: int = 3) -> Subject:

@@ -12,6 +12,7 @@ from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER, SCORE_RULES
 from fivefold.report.svg import colour, esc, fmt, radar_chart, scatter_chart
 from fivefold.report.tables import (
+    SIGNIFICANCE_METHOD,
     Cell,
     accuracy_matrices,
     adaptation_rows,
@@ -22,6 +23,7 @@ from fivefold.report.tables import (
     pareto_pairs,
     run_facts,
     scorecard_cells,
+    warning_lines,
 )
 from fivefold.results.stats import ALPHA
 
@@ -65,7 +67,8 @@ stroke-dasharray:5 3;stroke-width:1.5}.tabs{display:flex;gap:4px;flex-wrap:wrap;
 .tabs button{border:1px solid var(--line);background:var(--soft);padding:6px 12px;
 border-radius:6px 6px 0 0;cursor:pointer;font:inherit}.tabs button.on{background:#fff;
 border-bottom-color:#fff;font-weight:600}.panel{display:none}.panel.on{display:block}
-.notes li{color:var(--muted)}pre{white-space:pre-wrap;font-size:11px;background:var(--soft);
+.notes li{color:var(--muted)}.warnings{border-left:4px solid #d97706;background:#fff7ed;
+padding:6px 12px;margin:8px 0}pre{white-space:pre-wrap;font-size:11px;background:var(--soft);
 padding:8px;border-radius:4px;max-height:260px;overflow:auto}.tokens span{padding:1px 2px;
 border-radius:2px}.wide{overflow-x:auto}details{margin:6px 0}
 summary{cursor:pointer;color:var(--accent)}
@@ -98,11 +101,12 @@ def _cell(cell: Cell | None, is_baseline: bool) -> str:
     text = f"{cell.mean:.4f}{ci}"
     delta = ""
     if cell.difference is not None:
-        p = "p n/a" if cell.p_value is None else f"p = {cell.p_value:.3g}"
-        mark = '<b class="sig">*</b>' if cell.significant else '<span class="ns">n.s.</span>'
-        delta = (
-            f'<span class="delta">Δ {cell.difference:+.4f} ({p}, {esc(cell.test)}) {mark}</span>'
-        )
+        if cell.p_value is None:  # untested: say why, claim nothing
+            how, mark = esc(cell.p_text), ""
+        else:
+            how = f"{esc(cell.p_text)}, {esc(cell.test)}"
+            mark = ' <b class="sig">*</b>' if cell.significant else ' <span class="ns">n.s.</span>'
+        delta = f'<span class="delta">Δ {cell.difference:+.4f} ({how}){mark}</span>'
     elif is_baseline:
         delta = '<span class="delta">baseline</span>'
     tip = esc(f"n = {cell.n} seeds; mean ± 95 % Student-t half-width")
@@ -130,11 +134,18 @@ def _scorecard(run: RunData) -> str:
     legend = (
         f"Mean ± 95 % confidence half-width over seeds (Student t). Best per column highlighted "
         f"(↑ higher / ↓ lower is better). Δ: difference from the baseline "
-        f"<b>{esc(base or 'none')}</b>; paired t-test over shared seeds, else Welch's t-test; "
+        f"<b>{esc(base or 'none')}</b>, tested with {esc(SIGNIFICANCE_METHOD)}; "
         f"<b class='sig'>*</b> p &lt; {ALPHA}, <span class='ns'>n.s.</span> not significant."
     )
     table = _table("scorecard", head, rows)
-    return f"<h2>Scorecard</h2><p class='muted'>{legend}</p><div class='wide'>{table}</div>"
+    warnings = "".join(f"<li>⚠ {esc(w)}</li>" for w in warning_lines(run))
+    box = (
+        "<div class='warnings'><b>Warnings</b> (these numbers may mislead)"
+        f"<ul>{warnings}</ul></div>"
+        if warnings
+        else ""
+    )
+    return f"<h2>Scorecard</h2><p class='muted'>{legend}</p>{box}<div class='wide'>{table}</div>"
 
 
 def _scores(run: RunData) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fivefold.report.load import RunData
 from fivefold.report.scores import PILLAR_ORDER
 from fivefold.report.tables import (
+    SIGNIFICANCE_METHOD,
     Cell,
     adaptation_rows,
     continual_rows,
@@ -18,6 +19,7 @@ from fivefold.report.tables import (
     pareto_pairs,
     run_facts,
     scorecard_cells,
+    warning_lines,
 )
 from fivefold.results.stats import ALPHA
 
@@ -39,9 +41,8 @@ def _cell(cell: Cell | None) -> str:
     text = f"**{cell.mean:.4f}{ci}**" if cell.best else f"{cell.mean:.4f}{ci}"
     if cell.difference is None:
         return text
-    p = "p n/a" if cell.p_value is None else f"p = {cell.p_value:.3g}"
-    mark = "\\*" if cell.significant else "n.s."
-    return f"{text} (Δ {cell.difference:+.4f}, {p} {mark})"
+    mark = "\\*" if cell.significant else ("n.s." if cell.p_value is not None else "")
+    return f"{text} (Δ {cell.difference:+.4f}, {_md(cell.p_text)}{' ' + mark if mark else ''})"
 
 
 def _row(cells: list[str]) -> str:
@@ -146,10 +147,15 @@ def render_markdown(run: RunData) -> str:
     lines += ["", "## Scorecard", ""]
     lines += [
         f"Mean ± 95 % confidence half-width over seeds (Student t); best per column in bold. "
-        f"Δ: difference from the baseline `{base}` (paired t-test over shared seeds, else "
-        f"Welch's t-test); \\* p < {ALPHA}, n.s. not significant.",
+        f"Δ: difference from the baseline `{base}`, tested with {SIGNIFICANCE_METHOD}; "
+        f"\\* p < {ALPHA}, n.s. not significant.",
         "",
     ]
+    warnings = warning_lines(run)
+    if warnings:
+        lines += ["**Warnings** (these numbers may mislead):", ""]
+        lines += [f"- ⚠ {_md(w)}" for w in warnings]
+        lines.append("")
     lines += _scorecard(run)
     lines += ["", "## Pillar scores (0–100)", "", *_scores(run)]
     lines += ["", "See docs/scores.md for how raw metrics become scores.", ""]

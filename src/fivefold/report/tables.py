@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fivefold.report.load import RunData
+from fivefold.results.stats import MIN_SEEDS
 
 __all__ = [
     "MEMBER_COLUMNS",
+    "SIGNIFICANCE_METHOD",
     "Cell",
     "headline_columns",
     "member_rows",
@@ -20,6 +22,7 @@ __all__ = [
     "pareto_pairs",
     "run_facts",
     "scorecard_cells",
+    "warning_lines",
 ]
 
 
@@ -28,7 +31,9 @@ def run_facts(run: RunData, *, timestamps: bool) -> list[tuple[str, str]]:
     revision and run time (start and end only when ``timestamps``)."""
     first = run.results[0]
     cfg, env = first.get("config", {}), first.get("environment", {})
-    model = (cfg.get("model") or {}).get("name") or first.get("model", {}).get("name", "default")
+    model = cfg.get("model")  # a table for runs, the factory's name for audits
+    if not isinstance(model, str):
+        model = (model or {}).get("name") or first.get("model", {}).get("name", "default")
     seeds = sorted({r["trial"]["seed"] for r in run.results})
     commit = env.get("git_commit") or "unknown"
     dirty = {True: " (uncommitted changes)", False: " (clean)"}.get(env.get("git_dirty"), "")
@@ -43,6 +48,12 @@ def run_facts(run: RunData, *, timestamps: bool) -> list[tuple[str, str]]:
         ("git commit", f"{commit}{dirty}"),
         ("trial time (sum)", f"{total:.1f} s"),
     ]
+    classes = (first.get("task") or first.get("evaluation") or {}).get("classes")
+    if classes:
+        rows.insert(2, ("classes (id order)", ", ".join(f"{i} {c}" for i, c in enumerate(classes))))
+    evaluation = first.get("evaluation") or {}
+    if evaluation.get("rows"):
+        rows.insert(2, ("scored rows", str(evaluation["rows"])))
     if timestamps:
         starts = [r["started_at"] for r in run.results if r.get("started_at")]
         ends = [r["finished_at"] for r in run.results if r.get("finished_at")]
@@ -88,6 +99,15 @@ class Cell:
     p_value: float | None = None
     test: str = ""
     significant: bool = False
+    reason: str | None = None
+    """Why the difference has no p-value (e.g. too few seeds)."""
+
+    @property
+    def p_text(self) -> str:
+        """ "p = …", or why there is none."""
+        if self.p_value is not None:
+            return f"p = {self.p_value:.3g}"
+        return self.reason or "p n/a"
 
 
 def scorecard_cells(run: RunData, columns: Sequence[str]) -> dict[str, dict[str, Cell | None]]:
@@ -115,8 +135,26 @@ def scorecard_cells(run: RunData, columns: Sequence[str]) -> dict[str, dict[str,
                 vs.get("p_value"),
                 vs.get("test", ""),
                 bool(vs.get("significant")),
+                vs.get("reason"),
             )
     return out
+
+
+SIGNIFICANCE_METHOD = (
+    "a seed × example t-test for accuracy and NLL (seeds and test rows as crossed random "
+    "effects, Satterthwaite degrees of freedom: it counts the test set's own sampling noise "
+    "as well as the seeds'), a paired t-test over seeds for other metrics (Welch's when the "
+    f"seeds differ), and no claim from fewer than {MIN_SEEDS} seeds"
+)
+"""How the scorecard's Δ is tested, in words (the report's legend; docs/scores.md)."""
+
+
+def warning_lines(run: RunData) -> list[str]:
+    """Every warning of the run: the plan's, then each recipe's (seeds grouped)."""
+    lines = list(run.scorecard.get("warnings", []))
+    for recipe, entry in run.scorecard["recipes"].items():
+        lines += [f"{recipe}, {w}" for w in entry.get("warnings", [])]
+    return lines
 
 
 def pareto_front(

@@ -232,6 +232,10 @@ def _evaluate(
         "training": _training_summary(fitted),
         # adapt_subject reports into the context after fit returned its own copy of extras
         "techniques": {**prepared.ctx.extras, **fitted.extras},
+        "task": {
+            "classes": list(task.class_names),
+            "rows": {name: len(split) for name, split in task.splits.items()},
+        },
         "metrics": core.metrics,
         "warnings": [*([note] if note else []), *core.warnings],
         "checks": core.checks,

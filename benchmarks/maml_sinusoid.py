@@ -16,13 +16,12 @@ Usage: ``python benchmarks/maml_sinusoid.py [--iterations 15000] [--k 5] [--seed
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
-from _common import load_average
+from _common import cpu_model, load_average
 from torch import nn
 
 from fivefold.techniques.adaptive.meta.sinusoid import (
@@ -38,18 +37,6 @@ PAPER_K5 = {
     "first-order MAML": None,
     "pretrained": (2.41, 2.23, 2.19),
 }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run(

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from _common import interleaved, load_average, median, timed
+from _common import cpu_model, interleaved, load_average, median, timed
 from torch import nn
 
 from fivefold.data import DataConfig, load_task
@@ -38,17 +37,6 @@ from fivefold.training.config import TrainConfig
 from fivefold.training.fit import fit
 from fivefold.training.hooks import FitContext
 from fivefold.training.together import fit_together, member_stream
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def workload(model: str) -> tuple[Any, Task]:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from _common import load_average
+from _common import cpu_model, load_average
 
 from fivefold.results.stats import ALPHA, paired_t_test, seed_example_test
 
@@ -60,18 +60,6 @@ SETTINGS = {
     "typical": Setting(difficulty=1.5, flip=0.5, seed=0.1, offset=0.1, noise=0.7),
     "reproducible": Setting(difficulty=1.5, flip=1.0, seed=0.1, offset=0.01, noise=0.1),
 }
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def experiment(

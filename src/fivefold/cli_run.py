@@ -57,7 +57,7 @@ def run_command(
         bars: dict[Trial, Any] = {}
 
         def on_epoch(trial: Trial) -> EpochCallback:
-            bar = progress.add_task(f"  {escape(trial.key)}", total=exp.train.epochs, status="")
+            bar = progress.add_task(f"  {escape(trial.key)}", total=None, status="")
             bars[trial] = bar
 
             def update(epoch: int, epochs: int, record: dict[str, float]) -> None:

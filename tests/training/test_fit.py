@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,23 @@ def test_validation_note_says_why_and_how_to_change_it() -> None:
     assert "data.val_fraction" in note and "min_val_rows = 0" in note
     assert validation_note(cfg(), 30) is None
     assert validation_note(cfg(patience=None, restore_best=False), 3) is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "epochs", "patience"),
+    [(36, 1000, 200), (1295, 48, 10), (60_000, 30, 10), (0, 1000, 200)],
+)
+def test_auto_epochs_give_small_data_enough_steps(rows: int, epochs: int, patience: int) -> None:
+    auto = build(TrainConfig, {}, "train").resolved(rows)
+    assert (auto.epochs, auto.patience) == (epochs, patience)
+    steps = math.ceil(max(rows, 1) / auto.batch_size) * auto.max_epochs
+    assert steps >= 1000 or auto.max_epochs == 1000
+
+
+def test_explicit_epochs_and_patience_are_kept() -> None:
+    given = build(TrainConfig, {"epochs": 5, "patience": 2}, "train").resolved(36)
+    assert (given.max_epochs, given.patience_epochs) == (5, 2)
+    never = build(TrainConfig, {"patience": None}, "train").resolved(36)
+    assert never.patience_epochs is None
+    with pytest.raises(ValueError, match="call resolved"):
+        _ = build(TrainConfig, {}, "train").max_epochs

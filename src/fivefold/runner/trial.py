@@ -308,6 +308,8 @@ def _fresh_model(spec: ModelSpec, task: Task, seed: int) -> nn.Module:
 def _refit_training(exp: Experiment, fraction: float) -> TrainConfig:
     """Training settings of a label-fraction refit: epochs from the first pillar that plans it."""
     epochs = exp.train.epochs
+    if epochs == "auto":  # resolved on the refit's own rows: at least as many steps
+        return exp.train
     planner = next((p for _, p in refit_pillars(exp) if fraction in p.refit_fractions()), None)
     if planner is not None:
         epochs = planner.refit_epochs(epochs, fraction)

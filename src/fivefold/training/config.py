@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from fivefold.schema import option
 
-__all__ = ["TrainConfig"]
+__all__ = ["AUTO_STEPS", "TrainConfig"]
+
+AUTO_STEPS = 1000
+"""Optimisation steps that ``epochs = "auto"`` trains for (at least, within the bounds)."""
+AUTO_MIN_EPOCHS = 30
+AUTO_MAX_EPOCHS = 1000
+AUTO_MIN_PATIENCE = 10
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings shared by every recipe of an experiment."""
 
-    epochs: int = option(30, help="maximum number of passes over the training split", min=1)
+    epochs: int | Literal["auto"] = option(
+        "auto",
+        help="maximum number of passes over the training split; auto: enough passes for "
+        f"{AUTO_STEPS} optimisation steps, at least {AUTO_MIN_EPOCHS} and at most "
+        f"{AUTO_MAX_EPOCHS} (small data get more passes)",
+        min=1,
+    )
     batch_size: int = option(64, help="samples per optimisation step", min=1)
     optimizer: Literal["adamw", "adam", "sgd"] = option("adamw", help="optimizer")
     lr: float = option(1e-3, help="peak learning rate", min=0.0, exclusive_min=True)
@@ -30,8 +43,11 @@ class TrainConfig:
         min=0.0,
         exclusive_min=True,
     )
-    patience: int | None = option(
-        10, help="stop after this many epochs without improvement (none: never)", min=1
+    patience: int | Literal["auto"] | None = option(
+        "auto",
+        help="stop after this many epochs without improvement (none: never); auto: a fifth "
+        f"of the epochs, at least {AUTO_MIN_PATIENCE}",
+        min=1,
     )
     monitor: Literal["val_loss", "val_accuracy"] = option(
         "val_loss", help="validation metric for early stopping and the best checkpoint"
@@ -52,3 +68,44 @@ class TrainConfig:
         help="torch CPU threads per trial (none: torch default, or cores divided by workers)",
         min=1,
     )
+
+    def resolved(self, n_train: int) -> TrainConfig:
+        """These settings with ``epochs`` and ``patience`` made concrete for ``n_train``
+        training rows ("auto" → numbers; explicit values are kept).
+
+        ``epochs = "auto"``: ``ceil(AUTO_STEPS / steps per epoch)`` within
+        [``AUTO_MIN_EPOCHS``, ``AUTO_MAX_EPOCHS``], so that 36 series in batches of 64 get
+        1000 passes of one step rather than 30 (a model that had not started to learn);
+        ``patience = "auto"``: a fifth of those epochs, at least ``AUTO_MIN_PATIENCE``.
+        """
+        if isinstance(self.epochs, int):
+            epochs = self.epochs
+        else:
+            steps = max(1, math.ceil(max(1, n_train) / self.batch_size))
+            epochs = min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, math.ceil(AUTO_STEPS / steps)))
+        patience = self.patience
+        if patience == "auto":
+            patience = max(AUTO_MIN_PATIENCE, math.ceil(epochs / 5))
+        return replace(self, epochs=epochs, patience=patience)
+
+    @property
+    def max_epochs(self) -> int:
+        """``epochs`` of resolved settings (:meth:`resolved`).
+
+        Raises:
+            ValueError: ``epochs`` is still "auto".
+        """
+        if isinstance(self.epochs, str):
+            raise ValueError("train.epochs is 'auto': call resolved(n_train) first")
+        return self.epochs
+
+    @property
+    def patience_epochs(self) -> int | None:
+        """``patience`` of resolved settings (None: never stop early).
+
+        Raises:
+            ValueError: ``patience`` is still "auto".
+        """
+        if isinstance(self.patience, str):
+            raise ValueError("train.patience is 'auto': call resolved(n_train) first")
+        return self.patience

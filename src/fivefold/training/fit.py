@@ -71,7 +71,8 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
     Raises:
         TrainingError: the loss became NaN or infinite.
     """
-    cfg = ctx.train
+    cfg = ctx.train.resolved(len(task.train))
+    epochs = cfg.max_epochs
     for technique in ctx.techniques:
         model = technique.adapt_model(model, ctx)
     owner = next((t for t in ctx.techniques if t.owns_loss), None)
@@ -80,7 +81,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
     steps_per_epoch = _steps_per_epoch(len(train), cfg.batch_size)
     optimizer = _make_optimizer(model, cfg, ctx.lr_scale)
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
-    total = cfg.epochs * steps_per_epoch
+    total = epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
     )
@@ -90,7 +91,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         files.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
     start = time.perf_counter()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         ctx.epoch = epoch
         model.train()
         order = torch.randperm(len(train), generator=ctx.generator)
@@ -125,7 +126,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         history.append(record)
         _log_epoch(files, record)
         if ctx.on_epoch:
-            ctx.on_epoch(epoch + 1, cfg.epochs, record)
+            ctx.on_epoch(epoch + 1, epochs, record)
         if stopper.update(record, model):
             break
     stopper.restore(model)
@@ -135,7 +136,7 @@ def fit(model: nn.Module, task: Task, ctx: FitContext) -> FitResult:
         model=model,
         history=history,
         best_epoch=stopper.best_epoch,
-        stopped_early=len(history) < cfg.epochs,
+        stopped_early=len(history) < epochs,
         train_seconds=time.perf_counter() - start,
         extras=dict(ctx.extras),
     )
@@ -236,9 +237,10 @@ class _EarlyStopper:
     """
 
     def __init__(self, cfg: TrainConfig, n_val: int) -> None:
+        """``cfg``: resolved settings (:meth:`TrainConfig.resolved`)."""
         self.monitor = cfg.monitor
         self.select = n_val >= cfg.min_val_rows
-        self.patience = cfg.patience if self.select else None
+        self.patience = cfg.patience_epochs if self.select else None
         self.restore_best = cfg.restore_best and self.select
         self.best = math.inf
         self.best_epoch = 0

@@ -183,14 +183,16 @@ def fit_together(
         UnstackableError: the members cannot be stacked (check :func:`why_not_together` first).
         TrainingError: a member's loss became NaN or infinite.
     """
-    cfg = ctxs[0].train
     n_rows = len(task.train)
+    n = n_rows if rows is None else len(rows[0])
+    cfg = ctxs[0].train.resolved(n)
+    epochs = cfg.max_epochs
     members = [
         _Member(
             ctx,
             torch.arange(n_rows) if rows is None else rows[k],
             [],
-            _EarlyStopper(ctx.train, len(task.val)),
+            _EarlyStopper(ctx.train.resolved(n), len(task.val)),
         )
         for k, ctx in enumerate(ctxs)
     ]
@@ -199,11 +201,10 @@ def fit_together(
         if m.ctx.files_dir is not None:
             m.ctx.files_dir.mkdir(parents=True, exist_ok=True)
     stacked = stack_models(models, list(streams))
-    n = len(members[0].rows)
     steps_per_epoch = _steps_per_epoch(n, cfg.batch_size)
     optimizer = _optimizer(stacked, cfg)
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
-    total = cfg.epochs * steps_per_epoch
+    total = epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup, total, cfg.schedule)
     )
@@ -211,7 +212,7 @@ def fit_together(
     # no technique touches the batches: gather every member's rows in one indexing step
     plain = all(type(t).adapt_batch is Technique.adapt_batch for c in ctxs for t in c.techniques)
     start = time.perf_counter()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         stacked.train()
         orders = [m.rows[torch.randperm(n, generator=m.ctx.generator)] for m in members]
         sums = torch.zeros(len(members), dtype=torch.float64)
@@ -255,7 +256,7 @@ def fit_together(
             m.history.append(record)
             _log_epoch(m.ctx.files_dir, record)
             if m.ctx.on_epoch:
-                m.ctx.on_epoch(epoch + 1, cfg.epochs, record)
+                m.ctx.on_epoch(epoch + 1, epochs, record)
             if m.stopper.update(record, _View(stacked, k)):  # type: ignore[arg-type]
                 m.done, m.final = True, stacked.member_state(k)
         if all(m.done for m in members):
@@ -275,7 +276,7 @@ def fit_together(
                 model=model,
                 history=m.history,
                 best_epoch=m.stopper.best_epoch,
-                stopped_early=len(m.history) < cfg.epochs,
+                stopped_early=len(m.history) < epochs,
                 train_seconds=seconds,
                 extras=extras,
             )

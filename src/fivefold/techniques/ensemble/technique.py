@@ -217,7 +217,7 @@ class Ensembling(Technique):
         self, members: _Members, task: Task, fit: FitFn
     ) -> tuple[list[FitResult], Combiner, dict[str, Any]]:
         cycles = self.config.members
-        epochs = max(1, members.ctx.train.epochs // cycles)
+        epochs = max(1, members.ctx.train.resolved(len(task.train)).max_epochs // cycles)
         cycle_train = dataclasses.replace(
             members.train,
             epochs=epochs,

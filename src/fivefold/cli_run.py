@@ -71,7 +71,8 @@ def run_command(
             if trial in bars:
                 progress.remove_task(bars.pop(trial))
             console.print(_trial_line(trial, result))
-            print_warnings(result.get("warnings", []), console, indent="  ")
+            news = [w for w in result.get("warnings", []) if w not in warnings]
+            print_warnings(news, console, indent="  ")
 
         summary = run_experiment(
             exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial, together=together

@@ -259,7 +259,8 @@ def test_validation_note_says_why_and_how_to_change_it() -> None:
     from fivefold.training.fit import validation_note
 
     note = validation_note(cfg(), 3)
-    assert note is not None and "3 rows, fewer than train.min_val_rows = 30" in note
+    assert note is not None and note.startswith("small validation split: it holds 3 rows")
+    assert "fewer than train.min_val_rows = 30" in note
     assert "data.val_fraction" in note and "min_val_rows = 0" in note
     assert validation_note(cfg(), 30) is None
     assert validation_note(cfg(patience=None, restore_best=False), 3) is None

@@ -105,7 +105,8 @@ def _warning_line(found: list[tuple[int, str]]) -> str:
     seeds = sorted({seed for seed, _ in found})
     first_seed, message = min(found)
     which = "seed" if len(seeds) == 1 else "seeds"
-    example = "" if len(seeds) == 1 else f" (seed {first_seed})"
+    same = len({m for _, m in found}) == 1
+    example = "" if same else f" (seed {first_seed})"
     return f"{which} {', '.join(map(str, seeds))}: {message}{example}"
 
 

@@ -104,7 +104,7 @@ def plan_warnings(task: Task, train: TrainConfig) -> list[str]:
     out: list[str] = []
     note = validation_note(train, len(task.val))
     if note:
-        out.append(f"small validation split: {note}")
+        out.append(note)
     counts = torch.bincount(task.train.y[task.train.y >= 0], minlength=task.n_classes)
     fewest = int(counts.argmin())
     if int(counts[fewest]) < SMALL_CLASS_ROWS:
@@ -198,6 +198,8 @@ def run_experiment(
     attach_refit_pillars(exp, trials, ordered)
     scorecard = build_scorecard(exp.name, ordered)
     scorecard["warnings"] = warnings
+    for entry in scorecard["recipes"].values():  # said once for the run, not per recipe
+        entry["warnings"] = [w for w in entry["warnings"] if not any(p in w for p in warnings)]
     write_json(exp.output_dir / "scorecard.json", scorecard)
     failed = [r for r in ordered if r["status"] != "ok"]
     seconds = time.perf_counter() - start

@@ -221,7 +221,7 @@ def validation_note(cfg: TrainConfig, n_val: int) -> str | None:
     if n_val >= cfg.min_val_rows or (cfg.patience is None and not cfg.restore_best):
         return None
     return (
-        f"the validation split holds {n_val} rows, fewer than train.min_val_rows = "
+        f"small validation split: it holds {n_val} rows, fewer than train.min_val_rows = "
         f"{cfg.min_val_rows}: too few to select an epoch on, so early stopping is off and the "
         "last epoch's weights are kept; raise data.val_fraction for a larger validation split, "
         "or set train.min_val_rows = 0 to select on it anyway"

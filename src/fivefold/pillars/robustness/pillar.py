@@ -8,8 +8,10 @@ greedy edit attack (:mod:`fivefold.attacks.text`). Failed gradient-masking check
 A task with two or more inputs also gets missing- and noisy-modality slices: the accuracy with
 one input at a time zeroed, set to its training mean or noised (:mod:`.modality`).
 
-Eps are in units of the input range (high - low) for bounded inputs and absolute for
-unbounded (standardised) ones; the same eps applies to every input of a multi-input task.
+Eps are in units of the input range (high - low) for bounded inputs (images, series: 0.1 is a
+tenth of black-to-white) and absolute for unbounded ones, which for tabular data are
+standardised features (0.1 is a tenth of a numeric feature's training standard deviation;
+one-hot columns never move); the same eps applies to every input of a multi-input task.
 
 Reference: Hendrycks & Dietterich, ICLR 2019 (corruptions); Madry et al., ICLR 2018 (PGD);
 Croce & Hein, ICML 2020 (AutoAttack); Carlini et al., "On Evaluating Adversarial Robustness",
@@ -62,7 +64,10 @@ class RobustnessConfig:
     )
     eps_linf: tuple[float, ...] = option(
         (0.05, 0.1, 0.2, 0.3),
-        help="L∞ radii (fraction of the input range if bounded, else absolute); [] skips",
+        help="L∞ radii; units per modality: images and series (bounded) — a fraction of the "
+        "input range (0.1 = a tenth of black-to-white); tabular — standardised-feature units "
+        "(0.1 = a tenth of a numeric feature's training std; one-hot columns never move); "
+        "text — unused (the edit attack); [] skips",
         min=0.0,
         exclusive_min=True,
     )

@@ -89,6 +89,9 @@ CONFIG = [
     run_case("config", "lr is inf", "[train]\nlr = inf\n", "train.lr"),
     run_case("config", "lr negative", "[train]\nlr = -1.0\n", "train.lr"),
     run_case("config", "epochs zero", "[train]\nepochs = 0\n", "train.epochs"),
+    run_case("config", "epochs unknown word", "[train]\nepochs = 'autp'\n", "train.epochs"),
+    run_case("config", "patience unknown word", "[train]\npatience = 'often'\n", "train.patience"),
+    run_case("config", "min val rows negative", "[train]\nmin_val_rows = -1\n", "min_val_rows"),
     run_case("config", "batch size zero", "[train]\nbatch_size = 0\n", "train.batch_size"),
     run_case("config", "unknown optimizer", "[train]\noptimizer = 'adamm'\n", "train.optimizer"),
     Case("config", "seed beyond 64 bits", RUN, ("seed",), raw("seeds = [18446744073709551617]\n")),
@@ -148,6 +151,17 @@ CONFIG = [
 ]
 
 DATA = [
+    data_case("classes missing one", "d.csv", _csv(60), "classes = ['0']", "data.classes", "'1'"),
+    data_case("classes unknown", "d.csv", _csv(60), "classes = [0, 1, 2]", "'2' not in the data"),
+    data_case("classes repeated", "d.csv", _csv(60), "classes = [0, 0, 1]", "listed twice"),
+    data_case(
+        "continuous target",
+        "d.csv",
+        "a,label\n" + "".join(f"{i},{i * 1.37:.2f}\n" for i in range(60)),
+        "",
+        "looks continuous",
+        "bin",
+    ),
     data_case("csv missing", "gone.csv", None, "", "not found"),
     data_case("csv empty", "d.csv", "", "", "empty"),
     data_case("csv header only", "d.csv", "a,b,label\n", "", "no data rows"),
@@ -236,6 +250,10 @@ def not_a_model():
 def raises():
     raise RuntimeError("factory exploded")
 """
+
+
+_AUDIT_CSV = ("audit", "--model", "usernets:make_net", "--weights", "w.bin", "--data", "d.csv")
+_AUDIT_CSV = (*_AUDIT_CSV, "--out", OUT)
 
 
 def audit_case(name: str, weights: Callable[[], bytes], model: str, *words: str) -> Case:
@@ -337,6 +355,20 @@ NAMES = [
 ]
 
 FLAGS = [
+    Case(
+        "cli flags",
+        "audit rows test of a file without one",
+        (*_AUDIT_CSV, "--rows", "test"),
+        ("--rows test", "--rows all"),
+        lambda: {"w.bin": _weights(), "usernets.py": MODULES, "d.csv": _csv(60, 10)},
+    ),
+    Case(
+        "cli flags",
+        "audit classes unknown",
+        (*_AUDIT_CSV, "--classes", "cat,dog"),
+        ("data.classes", "'cat'"),
+        lambda: {"w.bin": _weights(), "usernets.py": MODULES, "d.csv": _csv(60, 10)},
+    ),
     Case("cli flags", "workers zero", (*RUN, "--workers", "0"), ("workers",), toml("")),
     Case("cli flags", "workers negative", (*RUN, "--workers", "-2"), ("workers",), toml("")),
     Case("cli flags", "explain unknown", ("explain", "mlpp"), ("mlpp",)),

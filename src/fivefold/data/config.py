@@ -32,10 +32,11 @@ class DataConfig:
         help="label column (csv/parquet); clothing_reviews: 'recommended' (the default) or "
         "'rating' (1-5 stars as 5 classes)",
     )
-    classes: tuple[str, ...] = option(
+    classes: tuple[str | int, ...] = option(
         (),
-        help="class order: class names as the data writes them, id 0 first (empty: sorted, "
-        "numbers numerically); use it to match a model trained with another order",
+        help="class order: class names as the data writes them (or numbers), id 0 first "
+        "(empty: sorted, numbers numerically); use it to match a model trained with another "
+        "order",
     )
     sensitive: str | None = option(
         None,

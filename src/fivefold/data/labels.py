@@ -20,7 +20,7 @@ from fivefold.data.raw import RawData
 from fivefold.data.task import Split
 from fivefold.errors import ConfigError, DataError
 
-__all__ = ["check_classes", "class_order", "looks_continuous", "renumber"]
+__all__ = ["check_classes", "class_names", "class_order", "looks_continuous", "renumber"]
 
 MAX_ROWS_PER_CLASS_CONTINUOUS = 5
 """A numeric target whose classes hold fewer rows than this on average looks continuous."""
@@ -74,6 +74,11 @@ def check_classes(raw: RawData, cfg: DataConfig) -> None:
         "first (e.g. pandas.qcut(df[target], 4, labels=False)), or list the classes in "
         "data.classes if these values really are classes"
     )
+
+
+def class_names(cfg: DataConfig) -> tuple[str, ...]:
+    """``data.classes`` as class names (numbers written as the loaders name them)."""
+    return tuple(str(c) for c in cfg.classes)
 
 
 def class_order(have: tuple[str, ...], wanted: tuple[str, ...]) -> torch.Tensor | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from fivefold.data.config import DataConfig
-from fivefold.data.labels import check_classes, class_order, renumber
+from fivefold.data.labels import check_classes, class_names, class_order, renumber
 from fivefold.data.raw import DATASETS, RawData
 from fivefold.data.shifts import apply_shifts
 from fivefold.data.splits import make_splits
@@ -199,7 +199,7 @@ def _info(
 def _raw(cfg: DataConfig) -> RawData:
     raw = select_inputs(DATASETS.get(cfg.dataset, field="data.dataset")(cfg), cfg)
     check_classes(raw, cfg)
-    class_order(raw.class_names, cfg.classes)  # a bad order fails before the data is split
+    class_order(raw.class_names, class_names(cfg))  # a bad order fails before any split
     return raw
 
 
@@ -220,7 +220,7 @@ def _join(a: Split, b: Split) -> Split:
 def _build(
     raw: RawData, cfg: DataConfig, splits: Splits, shifts: Splits, **info: str | int
 ) -> Task:
-    new_id = class_order(raw.class_names, cfg.classes)
+    new_id = class_order(raw.class_names, class_names(cfg))
     if new_id is not None:
         for table in (splits, shifts):
             for name, split in table.items():
@@ -231,7 +231,7 @@ def _build(
         name=cfg.dataset,
         splits=splits,
         inputs=inputs,
-        class_names=cfg.classes or raw.class_names,
+        class_names=class_names(cfg) or raw.class_names,
         group_names=raw.group_names,
         shifts=shifts,
         text_encoder=encoder,

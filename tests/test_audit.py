@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -219,3 +220,57 @@ def test_audit_with_test_time_adaptation(
     code = main(["audit", *plain, "--adapt", "tent", "--out", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 2 and "--adapt tent" in err and "model.norm" in err
+
+
+def _digits_csv_with_reversed_names(path: Path) -> tuple[Path, nn.Module]:
+    """Digits as a CSV whose label names sort in reverse of the ids a model was trained on
+    (id k is written "c{9-k}"), and that model (trained here on every row)."""
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    frame = pd.DataFrame(x, columns=[f"p{i}" for i in range(64)])
+    frame["label"] = [f"c{9 - k}" for k in y]
+    frame.to_csv(path, index=False)
+    xt = torch.tensor((x - x.mean(0)) / np.where(x.std(0, ddof=1) > 0, x.std(0, ddof=1), 1.0))
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(150):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(xt.float()), torch.tensor(y)).backward()
+        opt.step()
+    return path, net
+
+
+def test_audit_of_a_file_names_rows_class_order_and_a_label_mismatch(
+    user_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv, net = _digits_csv_with_reversed_names(tmp_path / "digits.csv")
+    weights = tmp_path / "trained.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    argv = ["audit", "--model", "usernets:make_net", "--weights", str(weights)]
+    argv += ["--data", str(csv), "--pillars", "generalization"]
+    out = tmp_path / "a"
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "scored all 1797 rows of" in printed  # the file as given, never split again
+    assert "class order: 0 = c0, 1 = c1" in printed and "(sorted; --classes sets it)" in printed
+    order = ",".join(f"c{9 - k}" for k in range(10))
+    assert "! far below chance" in printed and f"--classes to {order}" in printed
+    result = json.loads((out / "trials" / "audit" / "result.json").read_text())
+    assert result["metrics"]["test_accuracy"] < 0.1
+    assert "train_accuracy" not in result["metrics"]  # the same rows as test: not repeated
+    assert result["evaluation"]["n_rows"] == 1797
+    fixed = tmp_path / "b"
+    assert main([*argv, "--out", str(fixed), "--classes", order]) == 0
+    printed = capsys.readouterr().out
+    assert "(as given by --classes)" in printed and "far below chance" not in printed
+    good = json.loads((fixed / "trials" / "audit" / "result.json").read_text())
+    assert good["metrics"]["test_accuracy"] > 0.9
+    assert good["metrics"]["test_accuracy"] == pytest.approx(
+        result["checks"]["relabelled_accuracy"], abs=1e-9
+    )
+    assert main(["report", str(fixed)]) == 0  # an audit's folder gets the report of a run
+    summary = (fixed / "summary.md").read_text()
+    assert "scored rows" in summary and "classes (id order)" in summary

@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def load_average() -> float:
@@ -47,3 +48,27 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def arrowhead_npz(path: Path) -> Path:
+    """UCR ArrowHead (36 train / 175 test series of 251 steps, 3 classes), shipped in the sktime
+    wheel but not a built-in dataset, written as a user's npz file (x, y, x_test, y_test)."""
+    import numpy as np
+
+    from fivefold.data.raw import package_dir
+    from fivefold.data.timeseries import parse_ts
+
+    folder = package_dir("sktime")
+    assert folder is not None, "pip install --no-deps sktime"
+    data = folder / "datasets" / "data" / "ArrowHead"
+    train, test = parse_ts(data / "ArrowHead_TRAIN.ts"), parse_ts(data / "ArrowHead_TEST.ts")
+    classes = sorted(set(train.labels))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        x=train.x,
+        y=np.array([classes.index(v) for v in train.labels]),
+        x_test=test.x,
+        y_test=np.array([classes.index(v) for v in test.labels]),
+    )
+    return path

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import cpu_model, load_average
+from _common import arrowhead_npz, cpu_model, load_average
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -61,31 +61,9 @@ PUBLISHED: dict[str, tuple[float | None, str]] = {
 OLD_DEFAULTS = {"epochs": 30, "patience": 10, "min_val_rows": 0}
 
 
-def arrowhead_npz() -> str:
-    """ArrowHead (UCR: 36 train / 175 test series of 251 steps) written as an npz file."""
-    from fivefold.data.raw import package_dir
-    from fivefold.data.timeseries import parse_ts
-
-    folder = package_dir("sktime")
-    assert folder is not None, "pip install --no-deps sktime"
-    data = folder / "datasets" / "data" / "ArrowHead"
-    train, test = parse_ts(data / "ArrowHead_TRAIN.ts"), parse_ts(data / "ArrowHead_TEST.ts")
-    classes = sorted(set(train.labels))
-    path = Path("runs/bench-default/arrowhead.npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        path,
-        x=train.x,
-        y=np.array([classes.index(v) for v in train.labels]),
-        x_test=test.x,
-        y_test=np.array([classes.index(v) for v in test.labels]),
-    )
-    return str(path)
-
-
 def data_options(name: str) -> dict[str, Any]:
     if name == "arrowhead":
-        return {"dataset": "npz", "path": arrowhead_npz()}
+        return {"dataset": "npz", "path": str(arrowhead_npz(Path("runs/bench-default/ah.npz")))}
     return {"dataset": name, **DATA[name]}
 
 
@@ -110,18 +88,17 @@ def logreg_accuracy(task: Task) -> float:
 
 
 def default_model_accuracy(
-    name: str, seeds: list[int], train: dict[str, Any], tag: str
+    name: str, seeds: list[int], train: dict[str, Any], tag: str, model: dict[str, Any]
 ) -> dict[str, Any]:
-    exp = parse_experiment(
-        {
-            "name": f"bench-{name}",
-            "seeds": seeds,
-            "output": f"runs/bench-default/{name}-{tag}",
-            "data": data_options(name),
-            "train": train,
-            "recipes": {"baseline": []},
-        }
-    )
+    raw: dict[str, Any] = {
+        "name": f"bench-{name}",
+        "seeds": seeds,
+        "output": f"runs/bench-default/{name}-{tag}{'-' + model['name'] if model else ''}",
+        "data": data_options(name),
+        "train": train,
+        "recipes": {"baseline": []},
+    }
+    exp = parse_experiment(raw | ({"model": model} if model else {}))
     summary = run_experiment(exp)
     ok = [r for r in summary.results if r["status"] == "ok"]
     accs = [r["metrics"]["test_accuracy"] for r in ok]
@@ -143,7 +120,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", default=list(DATA), choices=list(DATA))
+    parser.add_argument("--model", help="a model instead of the default, e.g. gru")
+    parser.add_argument(
+        "--option", nargs="*", default=[], help="model options, e.g. hidden_size=128 num_layers=2"
+    )
     args = parser.parse_args()
+    model: dict[str, Any] = {}
+    if args.model:
+        model = {"name": args.model}
+        for item in args.option:
+            key, value = item.split("=", 1)
+            model[key] = json.loads(value)
     print(f"# CPU {cpu_model()}, load average {load_average():.2f}", flush=True)
     rows = []
     for name in args.only:
@@ -152,12 +139,14 @@ def main() -> None:
         start = time.perf_counter()
         logreg = logreg_accuracy(task)
         lr_seconds = time.perf_counter() - start
-        new = default_model_accuracy(name, args.seeds, {}, "after")
+        new = default_model_accuracy(name, args.seeds, {}, "after", model)
         old_cfg = build(TrainConfig, OLD_DEFAULTS, "train").resolved(len(task.train))
         new_cfg = build(TrainConfig, {}, "train").resolved(len(task.train))
         same = (old_cfg.epochs, old_cfg.patience) == (new_cfg.epochs, new_cfg.patience)
         same = same and len(task.val) >= new_cfg.min_val_rows
-        old = new if same else default_model_accuracy(name, args.seeds, OLD_DEFAULTS, "before")
+        old = (
+            new if same else default_model_accuracy(name, args.seeds, OLD_DEFAULTS, "before", model)
+        )
         published, source = PUBLISHED[name]
         row = {
             "dataset": name,
@@ -168,7 +157,7 @@ def main() -> None:
             "logreg_seconds": round(lr_seconds, 2),
             "published": published,
             "source": source,
-            "default_model": new["model"],
+            "default_model": new["model"] + (f" {args.option}" if args.option else ""),
             "params": new["params"],
             "epochs_after": new_cfg.epochs,
             "before_mean": round(old["mean"], 4),

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from _common import cpu_model, load_average
+from _common import arrowhead_npz, cpu_model, load_average
 
 CLI = str(Path(sys.executable).parent / "fivefold")
 
@@ -35,27 +34,6 @@ def fivefold(*args: str) -> tuple[int, str]:
 
 def result_files(run: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(run.glob("trials/*/seed-*/result.json"))]
-
-
-def arrowhead(root: Path) -> Path:
-    """ArrowHead (UCR, 36 train / 175 test series of 251 steps, 3 classes) as an NPZ file."""
-    from fivefold.data.raw import package_dir
-    from fivefold.data.timeseries import parse_ts
-
-    folder = package_dir("sktime")
-    assert folder is not None, "pip install --no-deps sktime"
-    data = folder / "datasets" / "data" / "ArrowHead"
-    train, test = parse_ts(data / "ArrowHead_TRAIN.ts"), parse_ts(data / "ArrowHead_TEST.ts")
-    classes = sorted(set(train.labels))
-    path = root / "arrowhead.npz"
-    np.savez(
-        path,
-        x=train.x,
-        y=np.array([classes.index(v) for v in train.labels]),
-        x_test=test.x,
-        y_test=np.array([classes.index(v) for v in test.labels]),
-    )
-    return path
 
 
 def experiment(root: Path, name: str, data: str, extra: str = "") -> Path:
@@ -79,7 +57,7 @@ def experiment(root: Path, name: str, data: str, extra: str = "") -> Path:
 
 def case_arrowhead(root: Path) -> None:
     """1. A collapsed model: ArrowHead at the defaults, selecting epochs on 3 val series."""
-    npz = arrowhead(root)
+    npz = arrowhead_npz(root / "arrowhead.npz")
     data = f'dataset = "npz"\npath = "{npz}"'
     print("\n## 1. ArrowHead at the defaults (3 val series)\n")
     print("| setting | per-seed test accuracy | warnings per trial |")

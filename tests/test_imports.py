@@ -49,3 +49,12 @@ def test_the_training_loop_imports_no_technique_or_pillar() -> None:
     above = ("fivefold.attacks", "fivefold.techniques", "fivefold.pillars", "fivefold.runner")
     assert [m for m in loaded.split() if m.startswith(above)] == []
     assert heavy == "-"
+
+
+def test_dir_lists_the_public_names() -> None:
+    import fivefold
+
+    names = dir(fivefold)
+    assert {"run_experiment", "load_experiment", "Task", "TECHNIQUES"} <= set(names)
+    assert "importlib" not in names and "TYPE_CHECKING" not in names
+    assert all(hasattr(fivefold, n) for n in names)

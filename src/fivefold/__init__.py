@@ -60,6 +60,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'fivefold' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public names (lazy ones included), so that completion works in Jupyter and IDEs."""
+    return sorted({*__all__, "__version__"})
+
+
 __version__ = "0.1.0"
 
 __all__ = [

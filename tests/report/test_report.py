@@ -122,3 +122,28 @@ def test_fivefold_run_writes_the_report(tmp_path: Path) -> None:
     assert (out / "report.html").is_file()
     text = (out / "summary.md").read_text()
     assert "| baseline | 1/1 |" in text and "not evaluated" in text
+
+
+def test_a_piped_scorecard_is_never_cut(run_dir: Path) -> None:
+    """Redirected output (no terminal, 80 columns by default) keeps every number whole."""
+    import io
+    import json
+
+    from rich.console import Console
+
+    from fivefold.report.terminal import print_scorecard
+
+    card = json.loads(
+        (FIXTURES / "run" / "trials" / "baseline" / "seed-0" / "result.json").read_text()
+    )
+    from fivefold.results.scorecard import build_scorecard
+
+    results = [card] + [
+        {**card, "trial": {**card["trial"], "recipe": f"a-long-recipe-name-{k}"}} for k in range(6)
+    ]
+    buffer = io.StringIO()
+    print_scorecard(build_scorecard("t", results), Console(file=buffer, width=80))
+    text = buffer.getvalue()
+    assert "…" not in text
+    value = f"{card['metrics']['test_accuracy']:.4f} ± 0.0000"
+    assert text.count(value) >= 7  # every recipe's cell, whole

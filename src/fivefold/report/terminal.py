@@ -18,10 +18,10 @@ def scorecard_table(scorecard: dict[str, Any]) -> Table:
     whether higher or lower is better.
     """
     table = Table(title=f"fivefold · {escape(scorecard['experiment'])}", title_justify="left")
-    table.add_column("metric", style="bold", no_wrap=True)
+    table.add_column("metric", style="bold", overflow="fold")
     recipes = scorecard["recipes"]
-    for recipe in recipes:
-        table.add_column(escape(recipe), justify="right", no_wrap=True)
+    for recipe in recipes:  # fold, never "…": a cut number reads as another number
+        table.add_column(escape(recipe), justify="right", overflow="fold")
     table.add_row(
         "seeds ok", *(f"{e['n_ok']}/{e['n_ok'] + e['n_failed']}" for e in recipes.values())
     )
@@ -45,9 +45,23 @@ def _metric_row(name: str, recipes: dict[str, Any]) -> list[str]:
 
 
 def print_scorecard(scorecard: dict[str, Any], console: Console | None = None) -> None:
-    """Print the scorecard table and any failed trials."""
+    """Print the scorecard table and any failed trials.
+
+    Piped or redirected (not a terminal), the table is printed at its full width, however
+    wide: a file has no width to fit, and no number is ever cut.
+    """
     console = console or Console()
-    console.print(scorecard_table(scorecard))
+    table = scorecard_table(scorecard)
+    if console.is_terminal:
+        console.print(table)
+    else:
+        natural = console.measure(table, options=console.options.update_width(100_000)).maximum
+        old = console.width
+        console.width = max(old, natural)
+        try:
+            console.print(table)
+        finally:
+            console.width = old
     for failure in scorecard["failed"]:
         err = failure["error"] or {}
         console.print(

@@ -252,8 +252,14 @@ def raises():
 """
 
 
-_AUDIT_CSV = ("audit", "--model", "usernets:make_net", "--weights", "w.bin", "--data", "d.csv")
-_AUDIT_CSV = (*_AUDIT_CSV, "--out", OUT)
+def audit_csv_case(name: str, flags: tuple[str, ...], *words: str) -> Case:
+    """``fivefold audit`` of a digits-sized model on a small CSV with extra ``flags``."""
+    args = ("audit", "--model", "usernets:make_net", "--weights", "w.bin", "--data", "d.csv")
+
+    def files() -> Files:
+        return {"w.bin": _weights(), "usernets.py": MODULES, "d.csv": _csv(60, 10)}
+
+    return Case("cli flags", name, (*args, "--out", OUT, *flags), words, files)
 
 
 def audit_case(name: str, weights: Callable[[], bytes], model: str, *words: str) -> Case:
@@ -355,20 +361,10 @@ NAMES = [
 ]
 
 FLAGS = [
-    Case(
-        "cli flags",
-        "audit rows test of a file without one",
-        (*_AUDIT_CSV, "--rows", "test"),
-        ("--rows test", "--rows all"),
-        lambda: {"w.bin": _weights(), "usernets.py": MODULES, "d.csv": _csv(60, 10)},
+    audit_csv_case(
+        "audit rows test of a file without one", ("--rows", "test"), "--rows test", "--rows all"
     ),
-    Case(
-        "cli flags",
-        "audit classes unknown",
-        (*_AUDIT_CSV, "--classes", "cat,dog"),
-        ("data.classes", "'cat'"),
-        lambda: {"w.bin": _weights(), "usernets.py": MODULES, "d.csv": _csv(60, 10)},
-    ),
+    audit_csv_case("audit classes unknown", ("--classes", "cat,dog"), "data.classes", "'cat'"),
     Case("cli flags", "workers zero", (*RUN, "--workers", "0"), ("workers",), toml("")),
     Case("cli flags", "workers negative", (*RUN, "--workers", "-2"), ("workers",), toml("")),
     Case("cli flags", "explain unknown", ("explain", "mlpp"), ("mlpp",)),

@@ -14,7 +14,7 @@ from fivefold.config import check_output_dir, load_experiment
 from fivefold.report.command import report_and_track
 from fivefold.report.terminal import print_scorecard
 from fivefold.results.files import Trial
-from fivefold.runner.run import plan_trials, run_experiment, validate_plan
+from fivefold.runner.run import plan_trials, run_experiment
 from fivefold.training.hooks import EpochCallback
 
 __all__ = ["audit_command", "run_command"]
@@ -38,12 +38,11 @@ def run_command(
     check_output_dir(exp.output_dir, "--out" if out else "output")
     console = Console(highlight=False)
     n = len(plan_trials(exp))
-    warnings = validate_plan(exp)
+    warnings: list[str] = []
     console.print(
         f"[bold]{escape(exp.name)}[/]: {len(exp.recipes)} recipe(s) × {len(exp.seeds)} seed(s) "
         f"= {n} trial(s) on {escape(exp.data.dataset)} → {escape(str(exp.output_dir))}"
     )
-    print_warnings(warnings, console)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -74,8 +73,17 @@ def run_command(
             news = [w for w in result.get("warnings", []) if w not in warnings]
             print_warnings(news, console, indent="  ")
 
+        def on_plan(lines: list[str]) -> None:
+            warnings.extend(lines)
+            print_warnings(lines, console)
+
         summary = run_experiment(
-            exp, workers=workers, on_epoch=on_epoch, on_trial=on_trial, together=together
+            exp,
+            workers=workers,
+            on_epoch=on_epoch,
+            on_trial=on_trial,
+            together=together,
+            on_plan=on_plan,
         )
     if summary.skipped:
         console.print(f"reused {summary.skipped} finished trial(s) with the same config")

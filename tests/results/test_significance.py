@@ -41,6 +41,25 @@ def _means(rows: list[list[float]]) -> list[float]:
     return [sum(r) / len(r) for r in rows]
 
 
+def _compare_rows(
+    base: list[list[float]],
+    other: list[list[float]],
+    seeds: list[int],
+    other_seeds: list[int] | None = None,
+    other_examples: list[list[float]] | None = None,
+) -> Comparison:
+    """``compare`` of the seed means with the per-row tables as examples (``other_examples``
+    replaces the recipe's rows when given)."""
+    return compare(
+        _means(base),
+        seeds,
+        _means(other),
+        seeds if other_seeds is None else other_seeds,
+        base_examples=base,
+        other_examples=other if other_examples is None else other_examples,
+    )
+
+
 # Known answers ---------------------------------------------------------------------------
 
 
@@ -245,14 +264,7 @@ def test_a_reproducible_small_change_is_not_significant() -> None:
     other = [1.0 - v if i in wrong + right else v for i, v in enumerate(base)]
     base_rows = [[b + 1e-4 * rng.random() for b in base] for _ in range(3)]
     other_rows = [other] * 3
-    c = compare(
-        _means(base_rows),
-        [0, 1, 2],
-        _means(other_rows),
-        [0, 1, 2],
-        base_examples=base_rows,
-        other_examples=other_rows,
-    )
+    c = _compare_rows(base_rows, other_rows, [0, 1, 2])
     assert c.test == "seed × example t"
     assert c.difference == pytest.approx(1 / 300, abs=1e-4)
     assert c.p_value > 0.5
@@ -267,9 +279,7 @@ def test_a_reproducible_small_change_is_not_significant() -> None:
 
 def test_compare_uses_the_seed_example_test_when_examples_are_given() -> None:
     base, other = _rows(3, 200, 0.8, 6), _rows(3, 200, 0.9, 7)
-    c = compare(
-        _means(base), [0, 1, 2], _means(other), [0, 1, 2], base_examples=base, other_examples=other
-    )
+    c = _compare_rows(base, other, [0, 1, 2])
     assert c.test == "seed × example t"
     assert c.reason is None
     assert c.p_value == seed_example_test(base, other).p_value
@@ -278,14 +288,7 @@ def test_compare_uses_the_seed_example_test_when_examples_are_given() -> None:
 
 def test_compare_aligns_examples_by_seed() -> None:
     base, other = _rows(4, 100, 0.8, 8), _rows(4, 100, 0.85, 9)
-    aligned = compare(
-        _means(base),
-        [0, 1, 2, 3],
-        _means(other),
-        [0, 1, 2, 3],
-        base_examples=base,
-        other_examples=other,
-    )
+    aligned = _compare_rows(base, other, [0, 1, 2, 3])
     shuffled = compare(
         _means(base),
         [0, 1, 2, 3],
@@ -302,28 +305,12 @@ def test_compare_without_usable_examples_falls_back_to_seeds_only() -> None:
     only_one = compare(_means(base), [0, 1, 2], _means(other), [0, 1, 2], base_examples=base)
     assert only_one.test == "paired t (seeds only)"
     assert only_one.p_value == pytest.approx(paired_t_test(_means(base), _means(other)))
-    ragged = compare(
-        _means(base),
-        [0, 1, 2],
-        _means(other),
-        [0, 1, 2],
-        base_examples=base,
-        other_examples=[r[:50] for r in other],
-    )
+    ragged = _compare_rows(base, other, [0, 1, 2], other_examples=[r[:50] for r in other])
     assert ragged.test == "paired t (seeds only)"
     infinite = [[*r[:-1], math.inf] for r in other]
-    c = compare(
-        _means(base),
-        [0, 1, 2],
-        _means(other),
-        [0, 1, 2],
-        base_examples=base,
-        other_examples=infinite,
-    )
+    c = _compare_rows(base, other, [0, 1, 2], other_examples=infinite)
     assert c.test == "paired t (seeds only)"
-    unpaired = compare(
-        _means(base), [0, 1, 2], _means(other), [3, 4, 5], base_examples=base, other_examples=other
-    )
+    unpaired = _compare_rows(base, other, [0, 1, 2], other_seeds=[3, 4, 5])
     assert unpaired.test == "Welch t (seeds only)"
 
 
@@ -350,9 +337,7 @@ def test_compare_makes_no_claim_from_too_few_seeds(
 
 def test_compare_too_few_seeds_with_examples() -> None:
     base, other = _rows(2, 100, 0.5, 12), _rows(2, 100, 0.99, 13)
-    c = compare(
-        _means(base), [0, 1], _means(other), [0, 1], base_examples=base, other_examples=other
-    )
+    c = _compare_rows(base, other, [0, 1])
     assert c == Comparison(c.difference, c.p_value, "seed × example t", "too few seeds (2 < 3)")
     assert math.isnan(c.p_value)
 

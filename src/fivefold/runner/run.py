@@ -162,6 +162,7 @@ def run_experiment(
     on_epoch: Callable[[Trial], EpochCallback] | None = None,
     on_trial: Callable[[Trial, dict[str, Any]], None] | None = None,
     together: bool = True,
+    on_plan: Callable[[list[str]], None] | None = None,
 ) -> RunSummary:
     """Run every trial of ``exp`` that has no finished result with the same config hash.
 
@@ -169,12 +170,15 @@ def run_experiment(
     ``<output>/scorecard.json``; failed trials are recorded and re-run next time, and an
     invalid result file is set aside (``RunSummary.set_aside``) and its trial re-run. With
     one worker, the seeds of a recipe train together as one wide model where the recipe and
-    model allow it (``together``); ``RunSummary.together`` says which did.
+    model allow it (``together``); ``RunSummary.together`` says which did. ``on_plan``
+    receives the plan's warnings (:func:`plan_warnings`) before any trial runs.
     """
     start = time.perf_counter()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers: expected a whole number of processes >= 1, got {workers!r}")
     warnings = validate_plan(exp)
+    if on_plan:
+        on_plan(warnings)
     trials = plan_trials(exp)
     set_aside: list[tuple[Path, str]] = []
     done = {t: r for t in trials if (r := _is_done(exp, t, set_aside)) is not None}
